@@ -1,0 +1,22 @@
+//! The Datadog tracer for services instrumented with [`tracing`](https://docs.rs/tracing).
+//!
+//! In the `tracing` ecosystem the subscriber *is* the tracer: it sees every span open, enter, exit
+//! and close. This crate holds everything that turns those events into Datadog traces and logs:
+//!
+//! - [`context`]: the Datadog trace model (128-bit trace ids, span ids, sampling priority, origin,
+//!   propagated `_dd.p.*` tags, span links, baggage). It does no I/O and does not depend on `tracing`;
+//!   the propagation codecs of `datadog-tower` read and write it.
+//! - [`correlation`]: the hand-off between the tracer, the log layer and the tower layers: the ids a
+//!   log line is stamped with, and the trace that stays current when `RUST_LOG` filters out a span.
+//!
+//! ```
+//! use datadog_subscriber::context::{SpanContext, SpanId, TraceId, SamplingPriority};
+//!
+//! let mut remote = SpanContext::new(TraceId::from_u128(0x6553_0000_0000_0000_0000_0000_0000_0001), SpanId::new(42));
+//! remote.sampling_priority = Some(SamplingPriority::USER_KEEP);
+//! assert_eq!(remote.trace_id.high(), 0x6553_0000_0000_0000);
+//! assert!(remote.is_valid());
+//! ```
+
+pub mod context;
+pub mod correlation;
