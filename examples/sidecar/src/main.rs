@@ -1,7 +1,16 @@
 //! The sidecar Cloud Run sample: a `serverless-init` sidecar container receives this service's
 //! traces on `localhost:8126`, its metrics on `127.0.0.1:8125` and its logs from a shared volume.
+//!
+//! Run it locally with `cargo run -p sidecar`, then `curl localhost:8080/`.
+
+mod config;
+mod shutdown;
+mod telemetry;
+
+use std::net::Ipv4Addr;
 
 use axum::{Router, routing::get};
+use tokio::net::TcpListener;
 
 async fn hello() -> &'static str {
     tracing::info!("Hello world!");
@@ -10,10 +19,10 @@ async fn hello() -> &'static str {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt().json().flatten_event(true).init();
-    let port = std::env::var("PORT").unwrap_or_else(|_| "8080".to_owned());
+    telemetry::init(&config::log_file());
+    let port = config::port();
     let app = Router::new().route("/", get(hello));
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", port.parse().unwrap_or(8080))).await?;
+    let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await?;
     tracing::info!("starting server on port {port}");
-    axum::serve(listener, app).await
+    shutdown::serve(listener, app).await
 }
