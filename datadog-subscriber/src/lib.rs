@@ -8,6 +8,8 @@
 //!   the propagation codecs of `datadog-tower` read and write it.
 //! - [`correlation`]: the hand-off between the tracer, the log layer and the tower layers: the ids a
 //!   log line is stamped with, and the trace that stays current when `RUST_LOG` filters out a span.
+//! - [`logs`]: the JSON log layer (Datadog and Cloud Logging attributes, `dd.trace_id`/`dd.span_id`)
+//!   and its non-blocking writers (stdout, the sidecar's log file, or both).
 //!
 //! ```
 //! use datadog_subscriber::context::{SpanContext, SpanId, TraceId, SamplingPriority};
@@ -20,3 +22,4 @@
 
 pub mod context;
 pub mod correlation;
+pub mod logs;

@@ -1,0 +1,119 @@
+//! Turns `tracing` fields into `"key":value` pairs of a log line.
+
+use std::error::Error;
+use std::fmt;
+
+use tracing_core::field::{Field, Visit};
+
+use super::json;
+
+/// Writes each visited field as `,"name":value` into `out`.
+pub(crate) struct FieldWriter<'a> {
+    pub(crate) out: &'a mut Vec<u8>,
+    pub(crate) limit: usize,
+    /// Event fields: the first error also fills `error.kind`, `error.message` and `error.stack`.
+    /// Span fields leave those to the event that reports the error.
+    pub(crate) describe_errors: bool,
+}
+
+impl FieldWriter<'_> {
+    fn key(&mut self, field: &Field) {
+        let name = field.name();
+        self.out.push(b',');
+        if is_reserved(name) {
+            // Keep the line's own attributes authoritative; the field survives under `fields.`.
+            self.out.extend_from_slice(b"\"fields.");
+        } else {
+            self.out.push(b'"');
+        }
+        // Field names are Rust identifiers or string literals; escape anyway.
+        json::escaped(self.out, name);
+        self.out.extend_from_slice(b"\":");
+    }
+}
+
+impl Visit for FieldWriter<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.key(field);
+        json::float(self.out, value);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.key(field);
+        json::integer(self.out, value);
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.key(field);
+        json::integer(self.out, value);
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.key(field);
+        json::integer(self.out, value);
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.key(field);
+        json::integer(self.out, value);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.key(field);
+        json::boolean(self.out, value);
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.key(field);
+        json::string(self.out, value, self.limit);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        self.key(field);
+        json::formatted(self.out, format_args!("{value}"), self.limit);
+        if self.describe_errors {
+            self.describe_errors = false;
+            describe_error(self.out, value, self.limit);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.key(field);
+        json::formatted(self.out, format_args!("{value:?}"), self.limit);
+    }
+}
+
+/// `error.kind` (the type name as `Debug` shows it), `error.message` (`Display`) and
+/// `error.stack` (`Debug`, which for error-reporting types holds the cause chain and backtrace).
+fn describe_error(out: &mut Vec<u8>, error: &(dyn Error + 'static), limit: usize) {
+    let debug = format!("{error:?}");
+    let kind_end = debug
+        .find(|character: char| !(character.is_alphanumeric() || "_:".contains(character)))
+        .unwrap_or(debug.len());
+    let kind = debug[..kind_end].trim_end_matches(':');
+    if !kind.is_empty() {
+        json::key(out, "error.kind", true);
+        json::string(out, kind, limit);
+    }
+    json::key(out, "error.message", true);
+    json::formatted(out, format_args!("{error}"), limit);
+    json::key(out, "error.stack", true);
+    json::string(out, &debug, limit);
+}
+
+/// Keys the line writes itself; fields with these names are written as `fields.<name>`.
+fn is_reserved(name: &str) -> bool {
+    matches!(
+        name,
+        "timestamp"
+            | "status"
+            | "severity"
+            | "logger.name"
+            | "logger.thread_name"
+            | "dd.trace_id"
+            | "dd.span_id"
+            | "dd.service"
+            | "dd.env"
+            | "dd.version"
+    ) || name.starts_with("logging.googleapis.com/")
+}

@@ -1,0 +1,292 @@
+//! The `tracing_subscriber::Layer` that writes one Datadog-shaped JSON line per event.
+
+use std::cell::{OnceCell, RefCell};
+use std::io::Write;
+
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use super::config::LogConfig;
+use super::fields::FieldWriter;
+use super::json;
+use super::timestamp;
+use crate::correlation::{self, CorrelationIds};
+
+/// Writes each `tracing` event as one JSON object on one line, with the attributes Datadog and
+/// Google Cloud Logging read (`timestamp`, `status`, `severity`, `message`, `logger.name`,
+/// `logger.thread_name`), the event's fields, the fields of the spans in scope, and the trace
+/// correlation fields (`dd.trace_id`, `dd.span_id`, `dd.service`, `dd.env`, `dd.version`, and the
+/// `logging.googleapis.com/*` fields when a Google Cloud project is set).
+///
+/// The correlation ids come from the innermost span in scope that the tracer layer tracks, else
+/// from the detached context ([`correlation::detached`]); a line outside any trace has no ids.
+///
+/// ```
+/// use datadog_subscriber::logs::JsonLogLayer;
+/// use tracing_subscriber::prelude::*;
+///
+/// let (layer, guard) = JsonLogLayer::builder().service("checkout").build();
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// tracing::subscriber::with_default(subscriber, || {
+///     tracing::info!(user = 42, "signed in");
+/// });
+/// drop(guard); // flushes
+/// ```
+pub struct JsonLogLayer<W = super::writer::NonBlocking> {
+    make_writer: W,
+    limit: usize,
+    span_fields: bool,
+    injection: bool,
+    trace_id_128: bool,
+    /// `,"dd.service":"..","dd.env":"..","dd.version":".."`, pre-escaped (configured ones only).
+    service_fields: Box<[u8]>,
+    /// `,"logging.googleapis.com/trace":"projects/<id>/traces/`, pre-escaped.
+    google_trace_prefix: Option<Box<[u8]>>,
+}
+
+impl<W> std::fmt::Debug for JsonLogLayer<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonLogLayer")
+            .field("span_fields", &self.span_fields)
+            .field("injection", &self.injection)
+            .field("trace_id_128", &self.trace_id_128)
+            .field("google_trace", &self.google_trace_prefix.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl JsonLogLayer {
+    /// The settings from the environment ([`LogConfig::from_env`]), to override in code.
+    pub fn builder() -> LogConfig {
+        LogConfig::from_env()
+    }
+
+    /// A layer configured from the environment, writing through a background thread; the guard
+    /// flushes on drop.
+    pub fn from_env() -> (JsonLogLayer, super::writer::LogGuard) {
+        LogConfig::from_env().build()
+    }
+}
+
+impl<W> JsonLogLayer<W> {
+    pub(crate) fn new(config: &LogConfig, make_writer: W) -> Self {
+        let mut service_fields = Vec::new();
+        for (key, value) in [
+            ("dd.service", &config.service),
+            ("dd.env", &config.env),
+            ("dd.version", &config.version),
+        ] {
+            if let Some(value) = value {
+                json::key(&mut service_fields, key, true);
+                json::string(&mut service_fields, value, config.max_value_bytes);
+            }
+        }
+        let google_trace_prefix = config.gcp_project.as_ref().map(|project| {
+            let mut prefix = Vec::new();
+            json::key(&mut prefix, "logging.googleapis.com/trace", true);
+            prefix.extend_from_slice(b"\"projects/");
+            json::escaped(&mut prefix, project);
+            prefix.extend_from_slice(b"/traces/");
+            prefix.into_boxed_slice()
+        });
+        JsonLogLayer {
+            make_writer,
+            limit: config.max_value_bytes,
+            span_fields: config.span_fields,
+            injection: config.injection,
+            trace_id_128: config.trace_id_128_logging,
+            service_fields: service_fields.into_boxed_slice(),
+            google_trace_prefix,
+        }
+    }
+
+    /// Appends the whole line for `event` (newline included) to `out`.
+    fn format<S>(&self, out: &mut Vec<u8>, event: &Event<'_>, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        out.extend_from_slice(b"{\"timestamp\":");
+        timestamp::now(out);
+        let metadata = event.metadata();
+        out.extend_from_slice(level_fields(*metadata.level()));
+        json::key(out, "logger.name", true);
+        json::string(out, metadata.target(), self.limit);
+        write_thread_name(out);
+
+        let mut ids = None;
+        if let Some(scope) = ctx.event_scope(event) {
+            if self.span_fields {
+                for span in scope.from_root() {
+                    let extensions = span.extensions();
+                    if let Some(fields) = extensions.get::<SpanFields>() {
+                        out.extend_from_slice(&fields.0);
+                    }
+                    if let Some(found) = extensions.get::<CorrelationIds>() {
+                        ids = Some(*found);
+                    }
+                }
+            } else if self.injection || self.google_trace_prefix.is_some() {
+                ids = scope
+                    .into_iter()
+                    .find_map(|span| span.extensions().get::<CorrelationIds>().copied());
+            }
+        }
+
+        event.record(&mut FieldWriter {
+            out,
+            limit: self.limit,
+            describe_errors: true,
+        });
+
+        if ids.is_none() && (self.injection || self.google_trace_prefix.is_some()) {
+            ids = correlation::detached().map(|context| CorrelationIds::of(&context));
+        }
+        let ids = ids.filter(|ids| ids.trace_id.is_valid());
+        if self.injection {
+            if let Some(ids) = ids {
+                json::key(out, "dd.trace_id", true);
+                out.push(b'"');
+                if self.trace_id_128 && ids.trace_id.high() != 0 {
+                    hex(out, ids.trace_id.as_u128(), 32);
+                } else {
+                    json::integer(out, ids.trace_id.low());
+                }
+                out.extend_from_slice(b"\",\"dd.span_id\":\"");
+                json::integer(out, ids.span_id.as_u64());
+                out.push(b'"');
+            }
+            out.extend_from_slice(&self.service_fields);
+        }
+        if let (Some(prefix), Some(ids)) = (&self.google_trace_prefix, ids) {
+            out.extend_from_slice(prefix);
+            hex(out, ids.trace_id.as_u128(), 32);
+            out.extend_from_slice(b"\",\"logging.googleapis.com/spanId\":\"");
+            hex(out, u128::from(ids.span_id.as_u64()), 16);
+            out.extend_from_slice(b"\",\"logging.googleapis.com/trace_sampled\":");
+            json::boolean(out, ids.sampled);
+        }
+        out.extend_from_slice(b"}\n");
+    }
+}
+
+/// The formatted fields of a span (`,"key":value` pairs), kept in its extensions so that each
+/// line inside it copies bytes instead of formatting the fields again.
+struct SpanFields(Vec<u8>);
+
+impl<S, W> Layer<S> for JsonLogLayer<W>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if !self.span_fields {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let mut fields = Vec::new();
+        attrs.record(&mut FieldWriter {
+            out: &mut fields,
+            limit: self.limit,
+            describe_errors: false,
+        });
+        // `replace`, not `insert`: a second log layer in the same subscriber must not panic.
+        span.extensions_mut().replace(SpanFields(fields));
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if !self.span_fields {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let mut extensions = span.extensions_mut();
+        if let Some(fields) = extensions.get_mut::<SpanFields>() {
+            values.record(&mut FieldWriter {
+                out: &mut fields.0,
+                limit: self.limit,
+                describe_errors: false,
+            });
+        } else {
+            let mut fields = Vec::new();
+            values.record(&mut FieldWriter {
+                out: &mut fields,
+                limit: self.limit,
+                describe_errors: false,
+            });
+            extensions.replace(SpanFields(fields));
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        thread_local! {
+            static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+        }
+        let write = |line: &mut Vec<u8>| {
+            line.clear();
+            self.format(line, event, &ctx);
+            // One write per line; the writer decides what a failure means (the non-blocking one
+            // counts it), the application never sees it.
+            let _ = self
+                .make_writer
+                .make_writer_for(event.metadata())
+                .write_all(line);
+        };
+        let reused = BUFFER.try_with(|buffer| {
+            // A field's `Debug` that logs makes this re-entrant: then use a fresh buffer.
+            let Ok(mut line) = buffer.try_borrow_mut() else {
+                return false;
+            };
+            write(&mut line);
+            // Do not keep a huge buffer around after one huge line.
+            if line.capacity() > 64 * 1024 {
+                *line = Vec::new();
+            }
+            true
+        });
+        if reused != Ok(true) {
+            write(&mut Vec::new());
+        }
+    }
+}
+
+/// `,"status":..,"severity":..` for a level: Datadog's status and Google's severity names.
+fn level_fields(level: Level) -> &'static [u8] {
+    match level {
+        Level::ERROR => b",\"status\":\"error\",\"severity\":\"ERROR\"",
+        Level::WARN => b",\"status\":\"warn\",\"severity\":\"WARNING\"",
+        Level::INFO => b",\"status\":\"info\",\"severity\":\"INFO\"",
+        // Cloud Logging has no level below DEBUG; Datadog reads `trace` as debug too.
+        Level::DEBUG | Level::TRACE => b",\"status\":\"debug\",\"severity\":\"DEBUG\"",
+    }
+}
+
+/// `,"logger.thread_name":".."`, formatted once per thread.
+fn write_thread_name(out: &mut Vec<u8>) {
+    thread_local! {
+        static FRAGMENT: OnceCell<Box<[u8]>> = const { OnceCell::new() };
+    }
+    let fragment = || {
+        let thread = std::thread::current();
+        let mut fragment = Vec::new();
+        json::key(&mut fragment, "logger.thread_name", true);
+        match thread.name() {
+            Some(name) => json::string(&mut fragment, name, usize::MAX),
+            None => json::formatted(&mut fragment, format_args!("{:?}", thread.id()), usize::MAX),
+        }
+        fragment.into_boxed_slice()
+    };
+    let written = FRAGMENT.try_with(|cell| out.extend_from_slice(cell.get_or_init(fragment)));
+    if written.is_err() {
+        out.extend_from_slice(&fragment());
+    }
+}
+
+/// Appends the lowest `digits` hex digits of `value`, lower case, zero-padded.
+fn hex(out: &mut Vec<u8>, value: u128, digits: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for index in (0..digits).rev() {
+        out.push(HEX[((value >> (index * 4)) & 0xf) as usize]);
+    }
+}

@@ -1,0 +1,435 @@
+//! A non-blocking line writer: callers append to a bounded in-memory buffer, a background thread
+//! writes it out.
+//!
+//! Logging from a request handler must not wait on a slow pipe, a full disk or a stalled log
+//! collector. [`NonBlocking`] hands each line to a buffer of bounded size under a short lock (a
+//! copy, no I/O); a background thread swaps the buffer out and writes it to the destinations. When
+//! the buffer is full the line is dropped and counted ([`LogGuard::dropped_lines`]). Write errors
+//! (closed stdout, full disk) are counted and reported once on stderr; they never panic.
+//!
+//! ```
+//! use std::io::Write;
+//! use std::time::Duration;
+//! use datadog_subscriber::logs::NonBlocking;
+//! use tracing_subscriber::fmt::MakeWriter;
+//!
+//! let (writer, guard) = NonBlocking::new(vec![Box::new(std::io::sink())], 1 << 20);
+//! writer.make_writer().write_all(b"{\"message\":\"hello\"}\n").unwrap();
+//! assert!(guard.flush(Duration::from_secs(5)));
+//! assert_eq!(guard.dropped_lines(), 0);
+//! ```
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tracing_subscriber::fmt::MakeWriter;
+
+/// How long dropping a [`LogGuard`] waits for buffered lines to be written.
+pub const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One destination of the background thread, with the name used in its warning.
+pub(crate) struct Target {
+    pub(crate) name: String,
+    pub(crate) writer: Box<dyn Write + Send>,
+    pub(crate) failed: bool,
+}
+
+struct State {
+    buffer: Vec<u8>,
+    /// Lines accepted into the buffer so far.
+    accepted: u64,
+    /// Lines handed to the destinations so far (written or failed).
+    written: u64,
+    shutdown: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the background thread: data, a flush request or shutdown.
+    work: Condvar,
+    /// Wakes flushers: `written` moved.
+    progress: Condvar,
+    capacity: usize,
+    dropped: AtomicU64,
+    failed_writes: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent across a panic (plain counters and a byte buffer).
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn push(&self, line: &[u8]) {
+        let mut state = self.lock();
+        if state.shutdown || state.buffer.len() + line.len() > self.capacity {
+            drop(state);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let was_empty = state.buffer.is_empty();
+        state.buffer.extend_from_slice(line);
+        state.accepted += 1;
+        drop(state);
+        if was_empty {
+            self.work.notify_one();
+        }
+    }
+
+    /// Waits until every line accepted before the call is handed to the destinations.
+    fn flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        let target = state.accepted;
+        self.work.notify_one();
+        while state.written < target {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state = self
+                .progress
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+}
+
+/// The caller side of the non-blocking writer: a [`MakeWriter`] for the log layer (cheap to clone).
+#[derive(Clone)]
+pub struct NonBlocking {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for NonBlocking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NonBlocking")
+            .field("capacity", &self.shared.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NonBlocking {
+    /// Starts the background thread writing to `destinations` (each line goes to all of them), with
+    /// a buffer of at most `capacity` bytes. The guard flushes on drop.
+    pub fn new(
+        destinations: Vec<Box<dyn Write + Send>>,
+        capacity: usize,
+    ) -> (NonBlocking, LogGuard) {
+        let targets = destinations
+            .into_iter()
+            .enumerate()
+            .map(|(index, writer)| Target {
+                name: format!("log destination #{index}"),
+                writer,
+                failed: false,
+            })
+            .collect();
+        Self::start(targets, capacity)
+    }
+
+    pub(crate) fn start(targets: Vec<Target>, capacity: usize) -> (NonBlocking, LogGuard) {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                buffer: Vec::with_capacity(capacity.min(64 * 1024)),
+                accepted: 0,
+                written: 0,
+                shutdown: false,
+            }),
+            work: Condvar::new(),
+            progress: Condvar::new(),
+            capacity: capacity.max(1),
+            dropped: AtomicU64::new(0),
+            failed_writes: AtomicU64::new(0),
+        });
+        let background = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("datadog-logs".into())
+            .spawn(move || run(&background, targets));
+        let thread = match thread {
+            Ok(handle) => Some(handle),
+            Err(error) => {
+                warn(&format!(
+                    "cannot start the log writer thread ({error}); log lines will be dropped"
+                ));
+                shared.lock().shutdown = true;
+                None
+            }
+        };
+        (
+            NonBlocking {
+                shared: Arc::clone(&shared),
+            },
+            LogGuard {
+                shared,
+                thread: Mutex::new(thread),
+            },
+        )
+    }
+}
+
+/// The writer [`NonBlocking`] hands out for one line. Each `write` call is taken as a whole unit:
+/// it is buffered entirely or dropped entirely, never split.
+#[derive(Debug)]
+pub struct LineWriter<'a> {
+    writer: &'a NonBlocking,
+}
+
+impl Write for LineWriter<'_> {
+    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+        self.writer.shared.push(line);
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for NonBlocking {
+    type Writer = LineWriter<'a>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        LineWriter { writer: self }
+    }
+}
+
+/// Flushes buffered log lines when dropped (waiting at most [`DROP_FLUSH_TIMEOUT`]), and reports
+/// what was lost.
+pub struct LogGuard {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for LogGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogGuard")
+            .field("dropped_lines", &self.dropped_lines())
+            .field("failed_writes", &self.failed_writes())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LogGuard {
+    /// Waits until every line logged before this call is written; `false` if `timeout` passed first.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.shared.flush(timeout)
+    }
+
+    /// Flushes, then stops the background thread (later lines are dropped and counted).
+    pub fn shutdown(&self, timeout: Duration) -> bool {
+        let flushed = self.shared.flush(timeout);
+        self.shared.lock().shutdown = true;
+        self.shared.work.notify_one();
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        // Join only when the thread is not stuck in a write, so shutdown keeps its deadline.
+        if flushed && let Some(thread) = thread {
+            let _ = thread.join();
+        }
+        flushed
+    }
+
+    /// Lines dropped because the buffer was full (or the writer was shut down).
+    pub fn dropped_lines(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Writes to a destination that failed (closed stdout, full disk, ...).
+    pub fn failed_writes(&self) -> u64 {
+        self.shared.failed_writes.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        self.shutdown(DROP_FLUSH_TIMEOUT);
+    }
+}
+
+fn run(shared: &Shared, mut targets: Vec<Target>) {
+    let mut batch = Vec::new();
+    loop {
+        let mut state = shared.lock();
+        while state.buffer.is_empty() && !state.shutdown {
+            state = shared
+                .work
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        if state.buffer.is_empty() {
+            return; // shut down and drained
+        }
+        std::mem::swap(&mut batch, &mut state.buffer);
+        let upto = state.accepted;
+        drop(state);
+
+        for target in &mut targets {
+            let result = target
+                .writer
+                .write_all(&batch)
+                .and_then(|()| target.writer.flush());
+            if let Err(error) = result {
+                shared.failed_writes.fetch_add(1, Ordering::Relaxed);
+                if !target.failed {
+                    target.failed = true;
+                    warn(&format!(
+                        "cannot write logs to {} ({error}); lines for it are lost while this lasts",
+                        target.name
+                    ));
+                }
+            }
+        }
+        batch.clear();
+        // Give back memory after a burst, keep it for steady traffic.
+        if batch.capacity() > 1 << 20 {
+            batch = Vec::new();
+        }
+
+        shared.lock().written = upto;
+        shared.progress.notify_all();
+    }
+}
+
+/// One line on stderr, never panicking (stderr may be closed too).
+pub(crate) fn warn(message: &str) {
+    let _ = writeln!(io::stderr(), "datadog-subscriber: {message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A destination that records what it receives.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Recorder {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A destination that always fails, like a closed pipe or a full disk.
+    struct Broken;
+
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from(io::ErrorKind::BrokenPipe))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A destination that blocks until released, like a stalled pipe reader.
+    struct Stalled(Arc<(Mutex<bool>, Condvar)>);
+
+    impl Write for Stalled {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            let (released, signal) = &*self.0;
+            let mut released = released.lock().unwrap();
+            while !*released {
+                released = signal.wait(released).unwrap();
+            }
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_reach_every_destination_after_flush() {
+        let (first, second) = (Recorder::default(), Recorder::default());
+        let (writer, guard) = NonBlocking::new(
+            vec![Box::new(first.clone()), Box::new(second.clone())],
+            1024,
+        );
+        for index in 0..10 {
+            writeln!(writer.make_writer(), "line {index}").unwrap();
+        }
+        assert!(guard.flush(Duration::from_secs(10)));
+        let mut expected = Vec::new();
+        for index in 0..10 {
+            writeln!(expected, "line {index}").unwrap();
+        }
+        let expected = String::from_utf8(expected).unwrap();
+        assert_eq!(
+            String::from_utf8(first.0.lock().unwrap().clone()).unwrap(),
+            expected
+        );
+        assert_eq!(
+            String::from_utf8(second.0.lock().unwrap().clone()).unwrap(),
+            expected
+        );
+        assert_eq!(guard.dropped_lines(), 0);
+    }
+
+    #[test]
+    fn a_full_buffer_drops_and_counts_without_blocking() {
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let (writer, guard) = NonBlocking::new(vec![Box::new(Stalled(Arc::clone(&gate)))], 64);
+        // The first line is taken by the stalled thread (or sits in the buffer); the buffer holds
+        // at most 64 bytes, so of 100 lines of 10 bytes most must be dropped, and none blocks.
+        for _ in 0..100 {
+            writer.make_writer().write_all(b"012345678\n").unwrap();
+        }
+        assert!(
+            guard.dropped_lines() >= 100 - 7 - 1,
+            "{}",
+            guard.dropped_lines()
+        );
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        assert!(guard.flush(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn a_broken_destination_is_counted_and_the_others_still_get_lines() {
+        let healthy = Recorder::default();
+        let (writer, guard) =
+            NonBlocking::new(vec![Box::new(Broken), Box::new(healthy.clone())], 1024);
+        writer.make_writer().write_all(b"one\n").unwrap();
+        assert!(guard.flush(Duration::from_secs(10)));
+        writer.make_writer().write_all(b"two\n").unwrap();
+        assert!(guard.flush(Duration::from_secs(10)));
+        assert_eq!(guard.failed_writes(), 2);
+        assert_eq!(&*healthy.0.lock().unwrap(), b"one\ntwo\n");
+    }
+
+    #[test]
+    fn dropping_the_guard_flushes_and_later_lines_are_counted() {
+        let recorder = Recorder::default();
+        let (writer, guard) = NonBlocking::new(vec![Box::new(recorder.clone())], 1024);
+        writer.make_writer().write_all(b"last words\n").unwrap();
+        let shared = Arc::clone(&guard.shared);
+        drop(guard);
+        assert_eq!(&*recorder.0.lock().unwrap(), b"last words\n");
+        writer.make_writer().write_all(b"too late\n").unwrap();
+        assert_eq!(shared.dropped.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn flush_gives_up_at_its_deadline_when_the_destination_stalls() {
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let (writer, guard) = NonBlocking::new(vec![Box::new(Stalled(Arc::clone(&gate)))], 1024);
+        writer.make_writer().write_all(b"stuck\n").unwrap();
+        assert!(!guard.flush(Duration::from_millis(50)));
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        assert!(guard.flush(Duration::from_secs(10)));
+    }
+}
