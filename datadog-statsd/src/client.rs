@@ -1,0 +1,603 @@
+//! The [`Statsd`] client: hot path, flushing, background timer, cadence interop.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use crate::aggregation::{Aggregator, Limits};
+use crate::buffer::{Batch, Pushed};
+use crate::config::{Profile, StatsdBuilder};
+use crate::event::Event;
+use crate::format::{
+    join_tags, push_f64, push_i64, push_name, push_rate, push_set_member, push_tags, push_u64,
+    sanitise_external_env,
+};
+use crate::message::{Cardinality, Error, Metric, MetricType, MetricValue};
+use crate::service_check::ServiceCheck;
+use crate::telemetry::{Counters, Stats};
+use crate::transport::{Dropped, Transport};
+
+thread_local! {
+    /// The context key being built for the aggregator, reused so the hot path allocates nothing.
+    static KEY: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(256));
+}
+
+/// A DogStatsD client. Cheap to clone (an `Arc` inside); every clone shares one buffer, one
+/// aggregator and one socket. Calls never block on I/O and never fail: problems are counted
+/// ([`Statsd::stats`]) and logged once per kind.
+///
+/// Buffered data is sent when a datagram fills, every flush interval (background thread), on
+/// [`Statsd::flush`], and when the last clone is dropped.
+///
+/// ```
+/// use datadog_statsd::{Metric, Statsd};
+///
+/// let statsd = Statsd::builder().url("udp://127.0.0.1:8125").build();
+/// statsd.distribution("our-sample-app.sample-metric", 1.0);
+/// statsd.count_with_tags("page.views", 1, &["route:/users"]);
+/// statsd.send(&Metric::gauge("queue.depth", 12.0).with_timestamp(1_700_000_000));
+/// statsd.flush();
+/// ```
+#[derive(Clone)]
+pub struct Statsd {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Statsd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Statsd")
+            .field("endpoint", self.inner.transport.endpoint())
+            .field("max_payload", &self.inner.max_payload)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    namespace: Box<str>,
+    /// The client's tags, sanitised and comma-joined.
+    constant_tags: Box<str>,
+    /// `|c:…|e:…` appended to every message.
+    suffix: Box<[u8]>,
+    cardinality: Option<Cardinality>,
+    aggregator: Option<Aggregator>,
+    extended_aggregation: bool,
+    profile: Profile,
+    max_payload: usize,
+    batch: Mutex<Batch>,
+    transport: Transport,
+    counters: Counters,
+    /// One bit per [`Error`] kind already logged.
+    warned: AtomicU32,
+    telemetry_tags: Option<String>,
+    worker: Arc<Signal>,
+}
+
+/// Wakes and stops the background thread.
+#[derive(Default)]
+struct Signal {
+    stopped: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Statsd {
+    /// A client configured from the environment (`DD_DOGSTATSD_URL`, `DD_AGENT_HOST`,
+    /// `DD_DOGSTATSD_PORT`, `DD_ENV`, `DD_SERVICE`, `DD_VERSION`, `DD_TAGS`, `DD_ENTITY_ID`,
+    /// `DD_EXTERNAL_ENV`, `DD_CARDINALITY`, `DD_ORIGIN_DETECTION_ENABLED`, `K_SERVICE`). Never
+    /// fails: an invalid value is logged once and its default used.
+    pub fn from_env() -> Statsd {
+        StatsdBuilder::from_env().build()
+    }
+
+    /// A builder starting from the environment; its methods override it.
+    pub fn builder() -> StatsdBuilder {
+        StatsdBuilder::from_env()
+    }
+
+    pub(crate) fn from_builder(builder: &StatsdBuilder) -> Statsd {
+        for warning in &builder.warnings {
+            tracing::warn!(target: "datadog_statsd", "{warning}");
+        }
+        let max_payload = builder.payload_limit();
+        let mut suffix = Vec::new();
+        if let Some(origin) = builder.origin() {
+            suffix.extend_from_slice(b"|c:");
+            push_set_member(&mut suffix, &origin);
+        }
+        if let Some(external) = builder.external_env.as_deref().map(sanitise_external_env)
+            && !external.is_empty()
+        {
+            suffix.extend_from_slice(b"|e:");
+            suffix.extend_from_slice(external.as_bytes());
+        }
+        let all_tags: Vec<&str> = builder
+            .env_tags
+            .iter()
+            .chain(&builder.tags)
+            .map(String::as_str)
+            .collect();
+        let constant_tags = join_tags(&all_tags);
+        let transport = Transport::new(builder.endpoint.clone(), builder.reconnect_interval);
+        let telemetry_tags = builder.telemetry.then(|| {
+            let mut tags = format!(
+                "client:rust,client_version:{},client_transport:{}",
+                env!("CARGO_PKG_VERSION"),
+                builder.endpoint.telemetry_name()
+            );
+            if !constant_tags.is_empty() {
+                tags.push(',');
+                tags.push_str(&constant_tags);
+            }
+            tags
+        });
+        let compat = builder.profile == Profile::ServerlessCompat;
+        let inner = Arc::new(Inner {
+            namespace: builder.namespace.clone().into(),
+            constant_tags: constant_tags.into(),
+            suffix: suffix.into(),
+            cardinality: builder.cardinality,
+            aggregator: builder.aggregation.then(|| {
+                Aggregator::new(Limits {
+                    max_contexts: builder.max_contexts,
+                    max_samples: builder.max_samples_per_context,
+                })
+            }),
+            // The compat receiver keeps only the first packed value.
+            extended_aggregation: builder.extended_aggregation && !compat,
+            profile: builder.profile,
+            max_payload,
+            batch: Mutex::new(Batch::new(max_payload)),
+            transport,
+            counters: Counters::default(),
+            warned: AtomicU32::new(0),
+            telemetry_tags,
+            worker: Arc::new(Signal::default()),
+        });
+        if builder.background_thread {
+            spawn_worker(&inner, builder);
+        }
+        Statsd { inner }
+    }
+
+    /// Sends a metric with every option ([`Metric`] builds it).
+    pub fn send(&self, metric: &Metric<'_>) {
+        if let Err(error) = self.inner.metric(metric) {
+            self.inner.reject(&error);
+        }
+    }
+
+    /// Adds `value` to a count.
+    pub fn count(&self, name: &str, value: i64) {
+        self.send(&Metric::count(name, value));
+    }
+
+    /// Adds `value` to a count, with tags.
+    pub fn count_with_tags(&self, name: &str, value: i64, tags: &[&str]) {
+        self.send(&Metric::count(name, value).with_tags(tags));
+    }
+
+    /// Adds 1 to a count.
+    pub fn increment(&self, name: &str) {
+        self.count(name, 1);
+    }
+
+    /// Subtracts 1 from a count.
+    pub fn decrement(&self, name: &str) {
+        self.count(name, -1);
+    }
+
+    /// Sets a gauge.
+    pub fn gauge(&self, name: &str, value: f64) {
+        self.send(&Metric::gauge(name, value));
+    }
+
+    /// Sets a gauge, with tags.
+    pub fn gauge_with_tags(&self, name: &str, value: f64, tags: &[&str]) {
+        self.send(&Metric::gauge(name, value).with_tags(tags));
+    }
+
+    /// Records a histogram value.
+    pub fn histogram(&self, name: &str, value: f64) {
+        self.send(&Metric::histogram(name, value));
+    }
+
+    /// Records a histogram value, with tags.
+    pub fn histogram_with_tags(&self, name: &str, value: f64, tags: &[&str]) {
+        self.send(&Metric::histogram(name, value).with_tags(tags));
+    }
+
+    /// Records a distribution value (the type serverless apps should use).
+    pub fn distribution(&self, name: &str, value: f64) {
+        self.send(&Metric::distribution(name, value));
+    }
+
+    /// Records a distribution value, with tags.
+    pub fn distribution_with_tags(&self, name: &str, value: f64, tags: &[&str]) {
+        self.send(&Metric::distribution(name, value).with_tags(tags));
+    }
+
+    /// Adds a member to a set.
+    pub fn set(&self, name: &str, member: &str) {
+        self.send(&Metric::set(name, member));
+    }
+
+    /// Adds a member to a set, with tags.
+    pub fn set_with_tags(&self, name: &str, member: &str, tags: &[&str]) {
+        self.send(&Metric::set(name, member).with_tags(tags));
+    }
+
+    /// Records a duration, in milliseconds.
+    pub fn timing(&self, name: &str, duration: Duration) {
+        self.send(&Metric::timing(name, duration));
+    }
+
+    /// Records a duration, in milliseconds, with tags.
+    pub fn timing_with_tags(&self, name: &str, duration: Duration, tags: &[&str]) {
+        self.send(&Metric::timing(name, duration).with_tags(tags));
+    }
+
+    /// Sends an event. Refused (and counted) when the title is empty, the receiver profile has
+    /// no events, or it does not fit one datagram.
+    pub fn event(&self, event: &Event<'_>) -> Result<(), Error> {
+        let inner = &*self.inner;
+        let result = if inner.profile == Profile::ServerlessCompat {
+            Err(Error::Unsupported("an event"))
+        } else {
+            let mut line = Vec::new();
+            event
+                .write(&mut line, &inner.constant_tags, &inner.suffix)
+                .and_then(|()| inner.push_whole(&line))
+        };
+        match &result {
+            Ok(()) => inner.counters.event(),
+            Err(error) => inner.reject(error),
+        }
+        result
+    }
+
+    /// Sends a service check (refused like [`Statsd::event`]).
+    pub fn service_check(&self, check: &ServiceCheck<'_>) -> Result<(), Error> {
+        let inner = &*self.inner;
+        let result = if inner.profile == Profile::ServerlessCompat {
+            Err(Error::Unsupported("a service check"))
+        } else {
+            let mut line = Vec::new();
+            check
+                .write(&mut line, &inner.constant_tags, &inner.suffix)
+                .and_then(|()| inner.push_whole(&line))
+        };
+        match &result {
+            Ok(()) => inner.counters.service_check(),
+            Err(error) => inner.reject(error),
+        }
+        result
+    }
+
+    /// Sends everything buffered or aggregated now, without waiting (non-blocking sends).
+    /// Call it at the end of a request where background threads get no CPU (Cloud Run
+    /// request-based billing) and before shutting down.
+    pub fn flush(&self) {
+        self.inner.flush_all();
+    }
+
+    /// Flushes and stops the background thread. The client keeps working: it then sends when a
+    /// datagram fills, on [`Statsd::flush`] and on drop.
+    pub fn shutdown(&self) {
+        self.inner.stop_worker();
+        self.inner.flush_all();
+    }
+
+    /// What the client did so far: messages, datagrams and bytes sent, drops by cause.
+    pub fn stats(&self) -> Stats {
+        self.inner.counters.snapshot()
+    }
+
+    /// The largest datagram this client sends.
+    pub fn max_payload(&self) -> usize {
+        self.inner.max_payload
+    }
+
+    /// A [`cadence::MetricSink`] writing into this client's buffer and socket, so code written
+    /// against cadence shares the non-blocking, buffered transport (without aggregation: cadence
+    /// hands over finished lines).
+    ///
+    /// ```
+    /// use cadence::{Counted, StatsdClient};
+    /// use datadog_statsd::StatsdBuilder;
+    ///
+    /// let statsd = StatsdBuilder::new().build();
+    /// let cadence = StatsdClient::from_sink("our-sample-app", statsd.cadence_sink());
+    /// cadence.count("requests", 1).unwrap();
+    /// ```
+    pub fn cadence_sink(&self) -> StatsdSink {
+        StatsdSink {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// cadence's view of a [`Statsd`] client; see [`Statsd::cadence_sink`].
+#[derive(Clone)]
+pub struct StatsdSink {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for StatsdSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsdSink").finish_non_exhaustive()
+    }
+}
+
+impl cadence::MetricSink for StatsdSink {
+    fn emit(&self, metric: &str) -> std::io::Result<usize> {
+        let line = metric.trim_end_matches('\n');
+        match self.inner.push(|buf| {
+            buf.extend_from_slice(line.as_bytes());
+            buf.extend_from_slice(&self.inner.suffix);
+            buf.push(b'\n');
+        }) {
+            Ok(()) => Ok(metric.len()),
+            Err(error) => {
+                self.inner.reject(&error);
+                Err(std::io::Error::other(error))
+            }
+        }
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        self.inner.flush_batch();
+        Ok(())
+    }
+
+    fn stats(&self) -> cadence::SinkStats {
+        let stats = self.inner.counters.snapshot();
+        cadence::SinkStats {
+            bytes_sent: stats.bytes_sent,
+            packets_sent: stats.packets_sent,
+            bytes_dropped: stats.bytes_dropped,
+            packets_dropped: stats.packets_dropped,
+        }
+    }
+}
+
+impl Inner {
+    fn metric(&self, metric: &Metric<'_>) -> Result<(), Error> {
+        if metric.name.is_empty() {
+            return Err(Error::EmptyName);
+        }
+        let compat = self.profile == Profile::ServerlessCompat;
+        let kind = match metric.kind {
+            MetricType::Histogram | MetricType::Timing if compat => MetricType::Distribution,
+            MetricType::Set if compat => return Err(Error::Unsupported("a set")),
+            kind => kind,
+        };
+        if let MetricValue::Float(value) = metric.value
+            && !value.is_finite()
+        {
+            return Err(Error::NonFiniteValue);
+        }
+        let timestamp = match metric.timestamp {
+            Some(0) => return Err(Error::InvalidTimestamp),
+            Some(_) if !matches!(kind, MetricType::Count | MetricType::Gauge) => {
+                return Err(Error::InvalidTimestamp);
+            }
+            other => other,
+        };
+        // The compat receiver ignores `@rate`: sampling there would lose data.
+        let rate = if compat { 1.0 } else { metric.sample_rate };
+        let aggregator = self
+            .aggregator
+            .as_ref()
+            .filter(|_| timestamp.is_none() && (!kind.is_sampled() || self.extended_aggregation));
+        // Aggregated counts, gauges and sets are exact without sampling (datadog-go does the same).
+        let sampled = aggregator.is_none() || kind.is_sampled();
+        if sampled && rate < 1.0 && fastrand::f64() >= rate {
+            return Ok(());
+        }
+        self.counters.metric(kind);
+        let cardinality = metric.cardinality.or(self.cardinality);
+        if let Some(aggregator) = aggregator {
+            let added = KEY.with(|key| match key.try_borrow_mut() {
+                Ok(mut key) => {
+                    self.aggregate(aggregator, &mut key, metric, kind, rate, cardinality)
+                }
+                Err(_) => {
+                    self.aggregate(aggregator, &mut Vec::new(), metric, kind, rate, cardinality)
+                }
+            });
+            if added {
+                return Ok(());
+            }
+        }
+        let rate = if sampled { rate } else { 1.0 };
+        self.push(|buf| {
+            buf.extend_from_slice(self.namespace.as_bytes());
+            push_name(buf, metric.name);
+            buf.push(b':');
+            match metric.value {
+                MetricValue::Int(value) => push_i64(buf, value),
+                MetricValue::Float(value) => push_f64(buf, value),
+                MetricValue::Member(member) => push_set_member(buf, member),
+            }
+            buf.push(b'|');
+            buf.extend_from_slice(kind.as_str().as_bytes());
+            push_rate(buf, rate);
+            push_tags(buf, metric.tags, &self.constant_tags);
+            if let Some(cardinality) = cardinality {
+                buf.extend_from_slice(b"|card:");
+                buf.extend_from_slice(cardinality.as_str().as_bytes());
+            }
+            if let Some(timestamp) = timestamp {
+                buf.extend_from_slice(b"|T");
+                push_u64(buf, timestamp);
+            }
+            buf.extend_from_slice(&self.suffix);
+            buf.push(b'\n');
+        })
+    }
+
+    fn aggregate(
+        &self,
+        aggregator: &Aggregator,
+        key: &mut Vec<u8>,
+        metric: &Metric<'_>,
+        kind: MetricType,
+        rate: f64,
+        cardinality: Option<Cardinality>,
+    ) -> bool {
+        key.clear();
+        key.extend_from_slice(self.namespace.as_bytes());
+        push_name(key, metric.name);
+        let name_len = key.len();
+        key.push(b'|');
+        key.extend_from_slice(kind.as_str().as_bytes());
+        push_tags(key, metric.tags, &self.constant_tags);
+        if let Some(cardinality) = cardinality {
+            key.extend_from_slice(b"|card:");
+            key.extend_from_slice(cardinality.as_str().as_bytes());
+        }
+        aggregator.add(key, name_len, kind, metric.value, rate)
+    }
+
+    /// Appends one message to the batch, sending the datagram it completes.
+    fn push(&self, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), Error> {
+        let pushed = self
+            .batch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(write);
+        match pushed {
+            Pushed::Buffered => Ok(()),
+            Pushed::Full(datagram) => {
+                self.transmit(&datagram);
+                Ok(())
+            }
+            Pushed::TooLong(len) => Err(Error::TooLong {
+                len,
+                max: self.max_payload,
+            }),
+        }
+    }
+
+    /// Appends a formatted message (no trailing newline yet).
+    fn push_whole(&self, line: &[u8]) -> Result<(), Error> {
+        self.push(|buf| {
+            buf.extend_from_slice(line);
+            buf.push(b'\n');
+        })
+    }
+
+    fn transmit(&self, datagram: &[u8]) {
+        match self.transport.send(datagram) {
+            Ok(()) => self.counters.sent(datagram.len()),
+            Err(Dropped::Unreachable) => self.counters.dropped_unreachable(datagram.len()),
+            Err(Dropped::Full | Dropped::Failed) => self.counters.dropped_writer(datagram.len()),
+        }
+    }
+
+    fn reject(&self, error: &Error) {
+        self.counters.invalid();
+        let bit = 1 << error.index();
+        if self.warned.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
+            tracing::warn!(target: "datadog_statsd", "DogStatsD message dropped: {error} (further ones are only counted)");
+        }
+    }
+
+    fn flush_aggregator(&self) {
+        if let Some(aggregator) = &self.aggregator {
+            let contexts = aggregator.flush(&self.suffix, self.max_payload, &mut |line| {
+                if let Err(error) = self.push(|buf| buf.extend_from_slice(line)) {
+                    self.reject(&error);
+                }
+            });
+            self.counters.aggregated(contexts);
+        }
+    }
+
+    fn flush_batch(&self) {
+        let datagram = self
+            .batch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(datagram) = datagram {
+            self.transmit(&datagram);
+        }
+    }
+
+    fn flush_all(&self) {
+        self.flush_aggregator();
+        self.flush_batch();
+    }
+
+    fn report_telemetry(&self) {
+        if let Some(tags) = &self.telemetry_tags {
+            for line in self.counters.report(tags) {
+                // Telemetry lines are short; they always fit.
+                let _ = self.push(|buf| buf.extend_from_slice(line.as_bytes()));
+            }
+        }
+    }
+
+    fn stop_worker(&self) {
+        *self
+            .worker
+            .stopped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        self.worker.wake.notify_all();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop_worker();
+        self.flush_all();
+    }
+}
+
+/// Starts the thread that flushes on a timer, re-opens a UDP socket whose host did not resolve
+/// and reports telemetry. It holds only a weak reference: dropping the last client stops it.
+fn spawn_worker(inner: &Arc<Inner>, builder: &StatsdBuilder) {
+    let weak: Weak<Inner> = Arc::downgrade(inner);
+    let signal = Arc::clone(&inner.worker);
+    let tick = builder.flush_interval;
+    let aggregation_every = builder.aggregation_interval;
+    let telemetry_every = builder.telemetry_interval;
+    let spawned = std::thread::Builder::new()
+        .name("datadog-statsd".into())
+        .spawn(move || {
+            let mut next_aggregation = Instant::now() + aggregation_every;
+            let mut next_telemetry = Instant::now() + telemetry_every;
+            loop {
+                {
+                    let stopped = signal
+                        .stopped
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let (stopped, _) = signal
+                        .wake
+                        .wait_timeout_while(stopped, tick, |stopped| !*stopped)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if *stopped {
+                        break;
+                    }
+                }
+                let Some(inner) = weak.upgrade() else { break };
+                let now = Instant::now();
+                if now >= next_aggregation {
+                    inner.flush_aggregator();
+                    next_aggregation = now + aggregation_every;
+                }
+                if now >= next_telemetry {
+                    inner.report_telemetry();
+                    next_telemetry = now + telemetry_every;
+                }
+                inner.flush_batch();
+                inner.transport.maintain();
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(target: "datadog_statsd", "no DogStatsD flush thread ({error}); sending when datagrams fill, on flush() and on drop");
+    }
+}

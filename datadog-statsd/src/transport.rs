@@ -1,0 +1,328 @@
+//! Non-blocking sockets to the Agent: UDP, Unix datagram and Unix stream (length-prefixed).
+//!
+//! A send never waits: a full socket buffer, a refused port (the sidecar not listening yet) or a
+//! vanished Unix socket is reported as a drop, and the socket is re-opened later.
+
+use std::fmt;
+use std::io::{self, ErrorKind, Write};
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Where the client sends its datagrams.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// UDP to a host (name or IP literal) and port.
+    Udp {
+        /// Host name or IP address.
+        host: String,
+        /// UDP port.
+        port: u16,
+    },
+    /// A Unix datagram socket (`unix://` or `unixgram://`).
+    UnixDatagram(PathBuf),
+    /// A Unix stream socket (`unixstream://`); every payload is prefixed with its length.
+    UnixStream(PathBuf),
+}
+
+impl Endpoint {
+    /// The Agent's default: UDP to `127.0.0.1:8125`.
+    pub fn default_udp() -> Endpoint {
+        Endpoint::Udp {
+            host: "127.0.0.1".to_owned(),
+            port: 8125,
+        }
+    }
+
+    /// The `client_transport` tag value of client telemetry.
+    pub(crate) fn telemetry_name(&self) -> &'static str {
+        match self {
+            Endpoint::Udp { .. } => "udp",
+            Endpoint::UnixDatagram(_) => "uds",
+            Endpoint::UnixStream(_) => "uds-stream",
+        }
+    }
+
+    /// The datagram limit the Agent reads in one go: 8192 bytes on loopback and Unix sockets
+    /// (fragmentation cannot happen there), 1432 bytes for UDP over a network (Ethernet MTU).
+    pub(crate) fn default_max_payload(&self) -> usize {
+        match self {
+            Endpoint::Udp { host, .. } if !is_loopback(host) => 1432,
+            _ => 8192,
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Udp { host, port } if host.contains(':') => {
+                write!(f, "udp://[{host}]:{port}")
+            }
+            Endpoint::Udp { host, port } => write!(f, "udp://{host}:{port}"),
+            Endpoint::UnixDatagram(path) => write!(f, "unixgram://{}", path.display()),
+            Endpoint::UnixStream(path) => write!(f, "unixstream://{}", path.display()),
+        }
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Why a payload was not handed to the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dropped {
+    /// The socket buffer is full (`EAGAIN`, `ENOBUFS`).
+    Full,
+    /// Nobody listens (`ECONNREFUSED`, missing socket file), or the socket is being re-opened.
+    Unreachable,
+    /// Any other error.
+    Failed,
+}
+
+enum Socket {
+    Udp(UdpSocket),
+    Datagram(UnixDatagram),
+    Stream {
+        stream: UnixStream,
+        /// The unwritten tail of a frame: it must go out before the next frame, or the stream
+        /// would be corrupted.
+        pending: Vec<u8>,
+    },
+}
+
+struct Connection {
+    socket: Option<Socket>,
+    last_attempt: Option<Instant>,
+}
+
+/// The client's socket, behind a lock held only for one non-blocking send.
+pub(crate) struct Transport {
+    endpoint: Endpoint,
+    reconnect_interval: Duration,
+    connection: Mutex<Connection>,
+}
+
+impl Transport {
+    /// Opens the socket (resolving a UDP host name once here, off the request path). Failure is
+    /// not an error: sends are counted as drops until a later attempt succeeds.
+    pub(crate) fn new(endpoint: Endpoint, reconnect_interval: Duration) -> Transport {
+        let socket = open(&endpoint).ok();
+        Transport {
+            endpoint,
+            reconnect_interval,
+            connection: Mutex::new(Connection {
+                socket,
+                last_attempt: Some(Instant::now()),
+            }),
+        }
+    }
+
+    pub(crate) fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Sends one payload without waiting.
+    pub(crate) fn send(&self, payload: &[u8]) -> Result<(), Dropped> {
+        let mut connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if connection.socket.is_none() {
+            // Unix sockets re-open inline: connecting to a path is one cheap syscall. A UDP
+            // host name may need DNS, so that waits for `maintain` on the background thread.
+            if matches!(self.endpoint, Endpoint::Udp { .. }) || !self.reconnect_due(&connection) {
+                return Err(Dropped::Unreachable);
+            }
+            connection.last_attempt = Some(Instant::now());
+            connection.socket = open(&self.endpoint).ok();
+        }
+        let Some(socket) = connection.socket.as_mut() else {
+            return Err(Dropped::Unreachable);
+        };
+        let result = match socket {
+            Socket::Udp(socket) => socket.send(payload).map(drop),
+            Socket::Datagram(socket) => socket.send(payload).map(drop),
+            Socket::Stream { stream, pending } => send_frame(stream, pending, payload),
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let dropped = classify(&error);
+                // A refused UDP send only reports an earlier ICMP error; the socket stays
+                // usable. A Unix socket whose peer went away must be re-opened.
+                let keep = matches!(socket, Socket::Udp(_)) || dropped == Dropped::Full;
+                if !keep {
+                    connection.socket = None;
+                }
+                Err(dropped)
+            }
+        }
+    }
+
+    /// Re-opens a socket that could not be opened yet (e.g. a host name that did not resolve);
+    /// called from the background thread, where waiting on DNS harms nobody.
+    pub(crate) fn maintain(&self) {
+        let due = {
+            let connection = self
+                .connection
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            connection.socket.is_none() && self.reconnect_due(&connection)
+        };
+        if due {
+            let socket = open(&self.endpoint).ok();
+            let mut connection = self
+                .connection
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            connection.last_attempt = Some(Instant::now());
+            if connection.socket.is_none() {
+                connection.socket = socket;
+            }
+        }
+    }
+
+    fn reconnect_due(&self, connection: &Connection) -> bool {
+        connection
+            .last_attempt
+            .is_none_or(|at| at.elapsed() >= self.reconnect_interval)
+    }
+}
+
+fn classify(error: &io::Error) -> Dropped {
+    match error.kind() {
+        ErrorKind::WouldBlock => Dropped::Full,
+        ErrorKind::ConnectionRefused
+        | ErrorKind::NotFound
+        | ErrorKind::NotConnected
+        | ErrorKind::BrokenPipe
+        | ErrorKind::ConnectionReset => Dropped::Unreachable,
+        _ if error.raw_os_error() == Some(libc_enobufs()) => Dropped::Full,
+        _ => Dropped::Failed,
+    }
+}
+
+/// `ENOBUFS` on Linux and the BSDs (a full Unix datagram queue on some kernels).
+fn libc_enobufs() -> i32 {
+    if cfg!(target_os = "linux") { 105 } else { 55 }
+}
+
+fn send_frame(stream: &mut UnixStream, pending: &mut Vec<u8>, payload: &[u8]) -> io::Result<()> {
+    if !pending.is_empty() {
+        let written = stream.write(pending)?;
+        pending.drain(..written);
+        if !pending.is_empty() {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+    }
+    let mut frame = Vec::with_capacity(4 + payload.len());
+    frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    frame.extend_from_slice(payload);
+    let written = stream.write(&frame)?;
+    if written < frame.len() {
+        // Part of the frame is in the kernel: the rest must follow before anything else.
+        pending.extend_from_slice(&frame[written..]);
+    }
+    Ok(())
+}
+
+fn open(endpoint: &Endpoint) -> io::Result<Socket> {
+    match endpoint {
+        Endpoint::Udp { host, port } => {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let address = (host, *port)
+                .to_socket_addrs()?
+                .next()
+                .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "host name without address"))?;
+            let local: SocketAddr = if address.is_ipv4() {
+                ([0, 0, 0, 0], 0).into()
+            } else {
+                ([0u16; 8], 0).into()
+            };
+            let socket = UdpSocket::bind(local)?;
+            socket.set_nonblocking(true)?;
+            // Connected, so the kernel reports a refused port (sidecar not up yet) to us.
+            socket.connect(address)?;
+            Ok(Socket::Udp(socket))
+        }
+        Endpoint::UnixDatagram(path) => {
+            let socket = UnixDatagram::unbound()?;
+            socket.set_nonblocking(true)?;
+            socket.connect(path)?;
+            Ok(Socket::Datagram(socket))
+        }
+        Endpoint::UnixStream(path) => {
+            // Non-blocking before connect, so a full listen backlog cannot stall the caller.
+            let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+            socket.set_nonblocking(true)?;
+            socket.connect(&socket2::SockAddr::unix(path)?)?;
+            Ok(Socket::Stream {
+                stream: socket.into(),
+                pending: Vec::new(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_gets_the_agent_buffer_size_and_networks_the_mtu_size() {
+        let udp = |host: &str| Endpoint::Udp {
+            host: host.to_owned(),
+            port: 8125,
+        };
+        assert_eq!(udp("127.0.0.1").default_max_payload(), 8192);
+        assert_eq!(udp("localhost").default_max_payload(), 8192);
+        assert_eq!(udp("[::1]").default_max_payload(), 8192);
+        assert_eq!(udp("10.0.0.7").default_max_payload(), 1432);
+        assert_eq!(udp("datadog-agent").default_max_payload(), 1432);
+        assert_eq!(
+            Endpoint::UnixDatagram("/tmp/dsd.socket".into()).default_max_payload(),
+            8192
+        );
+    }
+
+    #[test]
+    fn a_refused_udp_port_is_a_drop_not_an_error() {
+        // A port nobody listens on: bind, note it, close.
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let transport = Transport::new(
+            Endpoint::Udp {
+                host: "127.0.0.1".into(),
+                port,
+            },
+            Duration::from_millis(10),
+        );
+        let outcomes: Vec<_> = (0..4).map(|_| transport.send(b"a:1|c\n")).collect();
+        assert!(
+            outcomes.contains(&Err(Dropped::Unreachable)),
+            "{outcomes:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_unix_socket_is_unreachable() {
+        let transport = Transport::new(
+            Endpoint::UnixDatagram("/nonexistent/dsd.socket".into()),
+            Duration::from_millis(10),
+        );
+        assert_eq!(transport.send(b"a:1|c\n"), Err(Dropped::Unreachable));
+        assert_eq!(transport.endpoint().telemetry_name(), "uds");
+    }
+}
