@@ -1,0 +1,50 @@
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tower_service::Service;
+
+use super::ResponseFuture;
+use super::layer::ClientShared;
+
+/// The service [`DatadogClientLayer`](super::DatadogClientLayer) wraps around a client.
+#[derive(Clone, Debug)]
+pub struct DatadogClientService<S> {
+    inner: S,
+    shared: Arc<ClientShared>,
+}
+
+impl<S> DatadogClientService<S> {
+    pub(crate) fn new(inner: S, shared: Arc<ClientShared>) -> Self {
+        DatadogClientService { inner, shared }
+    }
+
+    /// The wrapped client.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for DatadogClientService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: std::fmt::Display,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        let span = self.shared.start(&method, &uri, request.headers_mut());
+        let future = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        ResponseFuture::new(future, span, self.shared.clone())
+    }
+}

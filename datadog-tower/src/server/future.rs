@@ -1,0 +1,147 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use datadog_subscriber::context::SpanContext;
+use datadog_subscriber::correlation::with_detached;
+use http::Response;
+use pin_project_lite::pin_project;
+use tracing::Span;
+
+use super::ResponseBody;
+use super::layer::{ServerShared, field};
+use crate::header_tags::header_value;
+use crate::http_tags;
+
+pin_project! {
+    /// The response future of [`DatadogServerService`](super::DatadogServerService): polls the
+    /// inner future inside the request span and tags the response.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        state: Option<RequestState>,
+    }
+}
+
+/// What travels from the request to the end of the response body.
+pub(crate) struct RequestState {
+    pub(crate) span: Span,
+    /// The remote context to run under when `span` is disabled.
+    pub(crate) detached: Option<Arc<SpanContext>>,
+    pub(crate) shared: Arc<ServerShared>,
+    /// HEAD responses are never polled for a body; dropping it unread is not an early drop.
+    pub(crate) head: bool,
+}
+
+impl RequestState {
+    /// Runs `work` inside the span, or inside the detached remote context when it is disabled.
+    pub(crate) fn in_scope<R>(&self, work: impl FnOnce() -> R) -> R {
+        if self.span.is_disabled() {
+            if self.detached.is_some() {
+                with_detached(self.detached.clone(), work)
+            } else {
+                work()
+            }
+        } else {
+            let _entered = self.span.enter();
+            work()
+        }
+    }
+
+    pub(crate) fn record_error(&self, message: &str, kind: Option<&str>) {
+        let fields = &self.shared.fields;
+        self.span.record(&fields[field::ERROR], true);
+        self.span.record(&fields[field::ERROR_MESSAGE], message);
+        if let Some(kind) = kind {
+            self.span.record(&fields[field::ERROR_TYPE], kind);
+        }
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(
+        inner: F,
+        span: Span,
+        detached: Option<Arc<SpanContext>>,
+        shared: Arc<ServerShared>,
+        head: bool,
+    ) -> Self {
+        ResponseFuture {
+            inner,
+            state: Some(RequestState {
+                span,
+                detached,
+                shared,
+                head,
+            }),
+        }
+    }
+}
+
+/// Tags the span when the inner future panics (the unwinding passes through this guard), so a
+/// panic caught further out (tower-http's `CatchPanicLayer`, the runtime) still shows as an error.
+struct PanicGuard<'a>(&'a RequestState);
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.record_error("the service panicked", Some("panic"));
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: http_body::Body,
+    E: std::fmt::Display,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let state = this
+            .state
+            .as_ref()
+            .expect("ResponseFuture polled after completion");
+        let result = {
+            let _panic = PanicGuard(state);
+            ready!(state.in_scope(|| this.inner.poll(cx)))
+        };
+        let state = this.state.take().expect("checked above");
+        Poll::Ready(match result {
+            Ok(response) => {
+                tag_response(&state, &response);
+                Ok(response.map(|body| ResponseBody::new(body, state)))
+            }
+            Err(error) => {
+                state.record_error(&error.to_string(), Some(std::any::type_name::<E>()));
+                Err(error)
+            }
+        })
+    }
+}
+
+fn tag_response<B>(state: &RequestState, response: &Response<B>) {
+    if state.span.is_disabled() {
+        return;
+    }
+    let shared = &state.shared;
+    let status = response.status();
+    state
+        .span
+        .record(&shared.fields[field::STATUS_CODE], status.as_str());
+    if shared
+        .config
+        .server_error_statuses
+        .contains(status.as_u16())
+    {
+        state.record_error(&http_tags::status_error_message(status), None);
+    }
+    for (header, _, response_field) in &shared.header_fields {
+        if let Some(value) = header_value(response.headers(), header) {
+            state.span.record(response_field, value.as_str());
+        }
+    }
+}

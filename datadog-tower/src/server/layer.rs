@@ -1,0 +1,230 @@
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use http::header::HeaderName;
+use tower_layer::Layer;
+use tracing::Level;
+use tracing::field::Field;
+
+use super::DatadogServerService;
+use crate::config::{HttpConfig, warn_once};
+use crate::http_tags;
+use crate::propagation::{BaggageTagKeys, Propagator};
+use crate::span_callsite::SpanTemplate;
+
+/// The fields every server span declares, in this order, before the header and baggage tags.
+pub(crate) const FIXED_FIELDS: [&str; 15] = [
+    http_tags::SPAN_KIND,
+    http_tags::SPAN_TYPE,
+    http_tags::COMPONENT,
+    http_tags::RESOURCE,
+    http_tags::HTTP_METHOD,
+    http_tags::HTTP_ROUTE,
+    http_tags::HTTP_URL,
+    http_tags::HTTP_USERAGENT,
+    http_tags::HTTP_HOST,
+    http_tags::HTTP_CLIENT_IP,
+    http_tags::HTTP_STATUS_CODE,
+    http_tags::ERROR_MESSAGE,
+    http_tags::ERROR_TYPE,
+    http_tags::RESPONSE_BODY_DROPPED,
+    http_tags::ERROR,
+];
+
+/// Positions in [`FIXED_FIELDS`].
+pub(crate) mod field {
+    pub(crate) const SPAN_KIND: usize = 0;
+    pub(crate) const SPAN_TYPE: usize = 1;
+    pub(crate) const COMPONENT: usize = 2;
+    pub(crate) const RESOURCE: usize = 3;
+    pub(crate) const METHOD: usize = 4;
+    pub(crate) const ROUTE: usize = 5;
+    pub(crate) const URL: usize = 6;
+    pub(crate) const USERAGENT: usize = 7;
+    pub(crate) const HOST: usize = 8;
+    pub(crate) const CLIENT_IP: usize = 9;
+    pub(crate) const STATUS_CODE: usize = 10;
+    pub(crate) const ERROR_MESSAGE: usize = 11;
+    pub(crate) const ERROR_TYPE: usize = 12;
+    pub(crate) const BODY_DROPPED: usize = 13;
+    pub(crate) const ERROR: usize = 14;
+}
+
+/// Everything the service, its futures and bodies share (one allocation per layer).
+#[derive(Debug)]
+pub(crate) struct ServerShared {
+    pub(crate) propagator: Propagator,
+    pub(crate) config: HttpConfig,
+    pub(crate) component: Cow<'static, str>,
+    pub(crate) template: SpanTemplate,
+    pub(crate) fields: [Field; FIXED_FIELDS.len()],
+    /// Header, request tag field, response tag field.
+    pub(crate) header_fields: Vec<(HeaderName, Field, Field)>,
+    /// Baggage key and its `baggage.<key>` field.
+    pub(crate) baggage_fields: Vec<(String, Field)>,
+}
+
+/// A [`Layer`] that traces and continues incoming requests; see the [module docs](super).
+///
+/// ```
+/// use datadog_tower::DatadogServerLayer;
+/// use datadog_tower::config::HttpConfig;
+/// use datadog_tower::propagation::Propagator;
+///
+/// let layer = DatadogServerLayer::builder()
+///     .propagator(Propagator::from_env())
+///     .config(HttpConfig::from_env().with_query_string(false))
+///     .component("my-framework")
+///     .build();
+/// # let _ = layer;
+/// ```
+#[derive(Clone, Debug)]
+pub struct DatadogServerLayer {
+    shared: Arc<ServerShared>,
+}
+
+impl DatadogServerLayer {
+    /// A layer configured from the `DD_*` environment variables (propagation and HTTP settings).
+    pub fn from_env() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder; settings made in code win over the environment.
+    pub fn builder() -> ServerLayerBuilder {
+        ServerLayerBuilder::default()
+    }
+}
+
+impl Default for DatadogServerLayer {
+    /// Same as [`DatadogServerLayer::from_env`].
+    fn default() -> Self {
+        Self::from_env()
+    }
+}
+
+impl<S> Layer<S> for DatadogServerLayer {
+    type Service = DatadogServerService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        DatadogServerService::new(inner, self.shared.clone())
+    }
+}
+
+/// Builds a [`DatadogServerLayer`]; anything not set is read from the environment.
+#[derive(Debug, Default)]
+pub struct ServerLayerBuilder {
+    propagator: Option<Propagator>,
+    config: Option<HttpConfig>,
+    component: Option<Cow<'static, str>>,
+    level: Option<Level>,
+}
+
+impl ServerLayerBuilder {
+    /// The propagator that reads incoming headers (default: [`Propagator::from_env`]).
+    pub fn propagator(mut self, propagator: Propagator) -> Self {
+        self.propagator = Some(propagator);
+        self
+    }
+
+    /// The HTTP settings (default: [`HttpConfig::from_env`]).
+    pub fn config(mut self, config: HttpConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// The `component` tag (default `axum` with the `axum` feature, else `tower`).
+    pub fn component(mut self, component: impl Into<Cow<'static, str>>) -> Self {
+        self.component = Some(component.into());
+        self
+    }
+
+    /// The `tracing` level of request spans (default `INFO`): a filter that leaves this level out
+    /// disables the span, while the request still continues the remote trace.
+    pub fn level(mut self, level: Level) -> Self {
+        self.level = Some(level);
+        self
+    }
+
+    /// The layer.
+    pub fn build(self) -> DatadogServerLayer {
+        let propagator = self.propagator.unwrap_or_else(Propagator::from_env);
+        let config = self.config.unwrap_or_else(HttpConfig::from_env);
+        let component = self.component.unwrap_or(Cow::Borrowed(DEFAULT_COMPONENT));
+
+        let mut names: Vec<String> = FIXED_FIELDS.iter().map(|name| (*name).to_owned()).collect();
+        let tag_names = config.header_tags.tag_names();
+        names.extend(
+            tag_names
+                .iter()
+                .filter(|name| !names.contains(name))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        let baggage_keys: Vec<String> = match propagator.baggage_tag_keys() {
+            BaggageTagKeys::Keys(keys) => keys.clone(),
+            BaggageTagKeys::All => {
+                // A span's fields are fixed when its callsite is built, so "every key" cannot be
+                // declared; tag the keys Datadog tags by default instead.
+                warn_once(
+                    "DD_TRACE_BAGGAGE_TAG_KEYS",
+                    "`*` is not supported by the server layer; tagging user.id, session.id and account.id",
+                );
+                match BaggageTagKeys::default() {
+                    BaggageTagKeys::Keys(keys) => keys,
+                    BaggageTagKeys::All => Vec::new(),
+                }
+            }
+        };
+        for key in &baggage_keys {
+            let name = format!("{}{key}", http_tags::BAGGAGE_PREFIX);
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let template = SpanTemplate::new(
+            http_tags::SPAN_NAME,
+            "datadog_tower::server",
+            self.level.unwrap_or(Level::INFO),
+            names,
+        );
+        let fields = std::array::from_fn(|index| {
+            template
+                .field(index)
+                .expect("the fixed fields come first in the callsite")
+        });
+        let header_fields = config
+            .header_tags
+            .iter()
+            .filter_map(|tag| {
+                Some((
+                    tag.header.clone(),
+                    template.field_named(&tag.request_tag)?,
+                    template.field_named(&tag.response_tag)?,
+                ))
+            })
+            .collect();
+        let baggage_fields = baggage_keys
+            .into_iter()
+            .filter_map(|key| {
+                let field = template.field_named(&format!("{}{key}", http_tags::BAGGAGE_PREFIX))?;
+                Some((key, field))
+            })
+            .collect();
+        DatadogServerLayer {
+            shared: Arc::new(ServerShared {
+                propagator,
+                config,
+                component,
+                template,
+                fields,
+                header_fields,
+                baggage_fields,
+            }),
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+const DEFAULT_COMPONENT: &str = "axum";
+#[cfg(not(feature = "axum"))]
+const DEFAULT_COMPONENT: &str = "tower";

@@ -1,0 +1,41 @@
+//! The server layer: continues the caller's trace and traces every request as a Datadog web span.
+//!
+//! For each request [`DatadogServerLayer`] extracts the upstream context with its
+//! [`Propagator`](crate::propagation::Propagator), opens an `http.request` span
+//! (`span.kind: server`, `span.type: web`) whose remote parent is that context, runs the inner
+//! service inside it, tags the response, and closes the span when the response body has been sent
+//! (or dropped early, tagged `http.response.body.dropped: true`).
+//!
+//! Tags follow Datadog's HTTP conventions: `resource` is `"<METHOD> <route template>"` read from
+//! axum's `MatchedPath` (the method alone when no route matched: 404s, or the layer placed outside
+//! the router), `http.method`, `http.route`, `http.url` (query string obfuscated, see
+//! [`config`](crate::config)), `http.useragent`, `http.host`, `http.client_ip` (opt-in),
+//! `http.status_code`, request/response header tags, `baggage.<key>` tags, and `error.message` /
+//! `error.type` for error statuses, service errors and panics.
+//!
+//! When `RUST_LOG` filters the request span out, the inner service still runs inside the remote
+//! trace ([`correlation::with_detached`](datadog_subscriber::correlation::with_detached)): its logs,
+//! its child spans and its outgoing calls keep the caller's trace id.
+//!
+//! Add it with [`Router::layer`](https://docs.rs/axum/latest/axum/struct.Router.html#method.layer)
+//! so that the route template is known (a layer wrapped around the whole router runs before routing
+//! and only sees the method):
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use datadog_tower::DatadogServerLayer;
+//!
+//! let app: Router = Router::new()
+//!     .route("/users/{id}", get(|| async { "hello" }))
+//!     .layer(DatadogServerLayer::from_env());
+//! ```
+
+mod body;
+mod future;
+mod layer;
+mod service;
+
+pub use body::ResponseBody;
+pub use future::ResponseFuture;
+pub use layer::{DatadogServerLayer, ServerLayerBuilder};
+pub use service::DatadogServerService;

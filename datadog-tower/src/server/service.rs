@@ -1,0 +1,169 @@
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use datadog_subscriber::DatadogSpanExt;
+use datadog_subscriber::context::SpanContext;
+use datadog_subscriber::correlation::with_detached;
+use http::{Request, Response};
+use tower_service::Service;
+use tracing::Span;
+use tracing::field::Value;
+
+use super::ResponseFuture;
+use super::layer::{ServerShared, field};
+use crate::header_tags::header_value;
+use crate::{client_ip, http_tags};
+
+/// The service [`DatadogServerLayer`](super::DatadogServerLayer) wraps around an inner service.
+#[derive(Clone, Debug)]
+pub struct DatadogServerService<S> {
+    inner: S,
+    shared: Arc<ServerShared>,
+}
+
+impl<S> DatadogServerService<S> {
+    pub(crate) fn new(inner: S, shared: Arc<ServerShared>) -> Self {
+        DatadogServerService { inner, shared }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for DatadogServerService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: std::fmt::Display,
+    ResBody: http_body::Body,
+{
+    type Response = Response<super::ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let remote = self.shared.propagator.extract(request.headers());
+        let span = open_span(&self.shared, &request);
+        let head = request.method() == http::Method::HEAD;
+        if span.is_disabled() {
+            // No span to carry the trace: run the service inside the remote context instead, so
+            // its logs, child spans and outgoing calls still continue the caller's trace.
+            let detached = remote.filter(SpanContext::is_valid).map(Arc::new);
+            let future = with_detached(detached.clone(), || self.inner.call(request));
+            return ResponseFuture::new(future, span, detached, self.shared.clone(), head);
+        }
+        if let Some(remote) = remote {
+            for (key, field) in &self.shared.baggage_fields {
+                if let Some(value) = remote.baggage.get(key) {
+                    span.record(field, value);
+                }
+            }
+            span.set_remote_parent(remote);
+        }
+        let future = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        ResponseFuture::new(future, span, None, self.shared.clone(), head)
+    }
+}
+
+fn open_span<B>(shared: &ServerShared, request: &Request<B>) -> Span {
+    let headers = request.headers();
+    let method = request.method();
+    let route = matched_path(request);
+    let resource = http_tags::resource(method, route);
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|value| value.to_str().ok());
+    let url = http_tags::url(
+        request.uri(),
+        host,
+        shared
+            .config
+            .query_string
+            .then_some(&shared.config.obfuscator),
+    );
+    let useragent = headers
+        .get(http::header::USER_AGENT)
+        .and_then(|value| value.to_str().ok());
+    let client_ip = if shared.config.client_ip.enabled {
+        client_ip::resolve(
+            headers,
+            shared.config.client_ip.header.as_deref(),
+            peer_ip(request),
+        )
+    } else {
+        None
+    };
+    let client_ip = client_ip.map(|ip| ip.to_string());
+    let client_ip = client_ip.as_deref();
+    let fields = &shared.fields;
+    let span = shared.template.open([
+        (&fields[field::SPAN_KIND], Some(&"server" as &dyn Value)),
+        (&fields[field::SPAN_TYPE], Some(&"web" as &dyn Value)),
+        (
+            &fields[field::COMPONENT],
+            Some(&&*shared.component as &dyn Value),
+        ),
+        (
+            &fields[field::RESOURCE],
+            Some(&resource.as_str() as &dyn Value),
+        ),
+        (&fields[field::METHOD], Some(&method.as_str() as &dyn Value)),
+        (
+            &fields[field::ROUTE],
+            route.as_ref().map(|r| r as &dyn Value),
+        ),
+        (&fields[field::URL], Some(&url.as_str() as &dyn Value)),
+        (
+            &fields[field::USERAGENT],
+            useragent.as_ref().map(|u| u as &dyn Value),
+        ),
+        (&fields[field::HOST], host.as_ref().map(|h| h as &dyn Value)),
+        (
+            &fields[field::CLIENT_IP],
+            client_ip.as_ref().map(|ip| ip as &dyn Value),
+        ),
+    ]);
+    if !span.is_disabled() {
+        for (header, request_field, _) in &shared.header_fields {
+            if let Some(value) = header_value(headers, header) {
+                span.record(request_field, value.as_str());
+            }
+        }
+    }
+    span
+}
+
+#[cfg(feature = "axum")]
+fn matched_path<B>(request: &Request<B>) -> Option<&str> {
+    request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(axum::extract::MatchedPath::as_str)
+}
+
+#[cfg(not(feature = "axum"))]
+fn matched_path<B>(_request: &Request<B>) -> Option<&str> {
+    None
+}
+
+#[cfg(feature = "axum")]
+fn peer_ip<B>(request: &Request<B>) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip())
+}
+
+#[cfg(not(feature = "axum"))]
+fn peer_ip<B>(_request: &Request<B>) -> Option<IpAddr> {
+    None
+}
