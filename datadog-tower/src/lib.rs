@@ -15,3 +15,5 @@
 //! let context = SpanContext::new(TraceId::from_u128(1), SpanId::new(2));
 //! assert!(context.is_valid());
 //! ```
+
+pub mod propagation;

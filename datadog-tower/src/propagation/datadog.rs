@@ -1,0 +1,255 @@
+//! The `datadog` style: `x-datadog-*` headers.
+
+use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId};
+
+use super::carrier::{Extractor, Injector};
+use super::names::{
+    DATADOG_ORIGIN, DATADOG_PARENT_ID, DATADOG_SAMPLING_PRIORITY, DATADOG_TAGS, DATADOG_TRACE_ID,
+};
+use super::number::{
+    parse_decimal_i32, parse_decimal_u64, parse_lower_hex, push_decimal, push_hex,
+};
+
+/// The tag carrying the upper 64 bits of the trace id.
+pub(crate) const TID_TAG: &str = "_dd.p.tid";
+/// The decision-maker tag.
+pub(crate) const DM_TAG: &str = "_dd.p.dm";
+const PROPAGATED_PREFIX: &str = "_dd.p.";
+const LEGACY_UPSTREAM_SERVICES: &str = "_dd.p.upstream_services";
+
+/// Reads a Datadog context; `None` when the trace id is missing or any id/priority is invalid.
+pub(crate) fn extract<E: Extractor + ?Sized>(
+    carrier: &E,
+    tags_max_length: usize,
+) -> Option<SpanContext> {
+    let trace_id = parse_decimal_u64(carrier.get(DATADOG_TRACE_ID)?.trim())?;
+    if trace_id == 0 {
+        return None;
+    }
+    let parent_id = match carrier.get(DATADOG_PARENT_ID) {
+        Some(value) => parse_decimal_u64(value.trim())?,
+        None => 0,
+    };
+    let sampling_priority = match carrier.get(DATADOG_SAMPLING_PRIORITY) {
+        Some(value) => Some(SamplingPriority::new(parse_decimal_i32(value.trim())?)),
+        None => None,
+    };
+    let mut context = SpanContext::new(TraceId::from_parts(0, trace_id), SpanId::new(parent_id));
+    context.sampling_priority = sampling_priority;
+    context.origin = carrier
+        .get(DATADOG_ORIGIN)
+        .filter(|origin| !origin.is_empty() && origin.bytes().all(|b| (0x20..=0x7e).contains(&b)))
+        .map(str::to_owned);
+    if let Some(tags) = carrier.get(DATADOG_TAGS) {
+        decode_tags(tags, tags_max_length, &mut context);
+    }
+    Some(context)
+}
+
+/// Splits one `key=value` member; `None` when it breaks the tagset grammar.
+fn split_tag(member: &str) -> Option<(&str, &str)> {
+    let (key, value) = member.split_once('=')?;
+    let value = value.trim_matches(' ');
+    let key_ok = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && b != b',' && b != b'=');
+    let value_ok = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| (0x20..=0x7e).contains(&b) && b != b',');
+    (key_ok && value_ok).then_some((key, value))
+}
+
+/// The members of a tagset; one trailing comma is tolerated (as dd-trace-py does).
+fn members(tags: &str) -> impl Iterator<Item = &str> {
+    tags.strip_suffix(',').unwrap_or(tags).split(',')
+}
+
+fn decode_tags(tags: &str, max_length: usize, context: &mut SpanContext) {
+    if max_length == 0 || tags.is_empty() {
+        return;
+    }
+    if tags.len() > max_length {
+        context.propagation_error = Some("extract_max_size".to_owned());
+        return;
+    }
+    // Validate the whole header before keeping anything: one bad member voids all tags.
+    if !members(tags).all(|member| split_tag(member).is_some()) {
+        context.propagation_error = Some("decoding_error".to_owned());
+        return;
+    }
+    for (key, value) in members(tags).filter_map(split_tag) {
+        if !key.starts_with(PROPAGATED_PREFIX) || key == LEGACY_UPSTREAM_SERVICES {
+            continue;
+        }
+        if key == TID_TAG {
+            match valid_tid(value) {
+                Some(high) => {
+                    context.trace_id = TraceId::from_parts(high, context.trace_id.low());
+                }
+                None => context.propagation_error = Some(format!("malformed_tid {value}")),
+            }
+            continue;
+        }
+        if key == DM_TAG && !valid_decision_maker(value) {
+            context.propagation_error = Some("decoding_error".to_owned());
+            continue;
+        }
+        context.propagation_tags.insert(key, value);
+    }
+}
+
+/// The upper trace-id half from a `_dd.p.tid` value: 16 lowercase hex digits, not all zero.
+pub(crate) fn valid_tid(value: &str) -> Option<u64> {
+    if value.len() != 16 {
+        return None;
+    }
+    parse_lower_hex(value.as_bytes())
+        .map(|high| high as u64)
+        .filter(|&high| high != 0)
+}
+
+/// `-<n>` with `n` in `0..=255`.
+pub(crate) fn valid_decision_maker(value: &str) -> bool {
+    value
+        .strip_prefix('-')
+        .and_then(parse_decimal_u64)
+        .is_some_and(|mechanism| mechanism <= 255)
+}
+
+/// Why `x-datadog-tags` was not sent.
+pub(crate) fn inject<I: Injector + ?Sized>(
+    context: &SpanContext,
+    carrier: &mut I,
+    tags_max_length: usize,
+) -> Option<&'static str> {
+    let mut value = String::with_capacity(20);
+    push_decimal(&mut value, context.trace_id.low());
+    carrier.set(DATADOG_TRACE_ID, value);
+    let mut value = String::with_capacity(20);
+    push_decimal(&mut value, context.span_id.as_u64());
+    carrier.set(DATADOG_PARENT_ID, value);
+    if let Some(priority) = context.sampling_priority {
+        let mut value = String::with_capacity(4);
+        super::number::push_signed_decimal(&mut value, priority.value());
+        carrier.set(DATADOG_SAMPLING_PRIORITY, value);
+    }
+    if let Some(origin) = &context.origin {
+        carrier.set(DATADOG_ORIGIN, origin.clone());
+    }
+    match encode_tags(context, tags_max_length) {
+        Ok(Some(tags)) => {
+            carrier.set(DATADOG_TAGS, tags);
+            None
+        }
+        Ok(None) => None,
+        Err(error) => Some(error),
+    }
+}
+
+fn encode_tags(context: &SpanContext, max_length: usize) -> Result<Option<String>, &'static str> {
+    let high = context.trace_id.high();
+    let tags = || {
+        context
+            .propagation_tags
+            .iter()
+            .filter(|(key, _)| *key != TID_TAG)
+    };
+    let count = tags().count() + usize::from(high != 0);
+    if count == 0 {
+        return Ok(None);
+    }
+    if max_length == 0 {
+        return Err("disabled");
+    }
+    let mut length = if high == 0 { 0 } else { TID_TAG.len() + 1 + 16 };
+    for (key, value) in tags() {
+        let key_ok = !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| (0x21..=0x7e).contains(&b) && b != b',' && b != b'=');
+        let value_ok = !value.is_empty()
+            && value
+                .bytes()
+                .all(|b| (0x20..=0x7e).contains(&b) && b != b',');
+        if !key_ok || !value_ok {
+            return Err("encoding_error");
+        }
+        length += key.len() + 1 + value.len();
+    }
+    length += count - 1;
+    if length > max_length {
+        return Err("inject_max_size");
+    }
+    let mut out = String::with_capacity(length);
+    for (key, value) in tags() {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(key);
+        out.push('=');
+        out.push_str(value);
+    }
+    if high != 0 {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(TID_TAG);
+        out.push('=');
+        push_hex(&mut out, u128::from(high), 16);
+    }
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn headers(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn tid_is_folded_into_the_trace_id() {
+        let carrier = headers(&[
+            ("x-datadog-trace-id", "1"),
+            ("x-datadog-parent-id", "2"),
+            ("x-datadog-tags", "_dd.p.dm=-4,_dd.p.tid=640cfd8d00000000,"),
+        ]);
+        let context = extract(&carrier, 512).unwrap();
+        assert_eq!(context.trace_id.high(), 0x640c_fd8d_0000_0000);
+        assert_eq!(context.propagation_tags.get(TID_TAG), None);
+        assert_eq!(context.propagation_tags.get(DM_TAG), Some("-4"));
+        assert_eq!(context.propagation_error, None);
+    }
+
+    #[test]
+    fn tags_over_the_limit_are_dropped() {
+        let carrier = headers(&[("x-datadog-trace-id", "1"), ("x-datadog-tags", "_dd.p.a=1")]);
+        let context = extract(&carrier, 8).unwrap();
+        assert!(context.propagation_tags.is_empty());
+        assert_eq!(
+            context.propagation_error.as_deref(),
+            Some("extract_max_size")
+        );
+        assert!(extract(&carrier, 9).unwrap().propagation_error.is_none());
+    }
+
+    #[test]
+    fn tags_are_encoded_with_the_tid_last() {
+        let mut context = SpanContext::new(TraceId::from_parts(0xab, 1), SpanId::new(2));
+        context.propagation_tags.insert(TID_TAG, "stale");
+        context.propagation_tags.insert(DM_TAG, "-0");
+        assert_eq!(
+            encode_tags(&context, 512),
+            Ok(Some("_dd.p.dm=-0,_dd.p.tid=00000000000000ab".to_owned()))
+        );
+        assert_eq!(encode_tags(&context, 10), Err("inject_max_size"));
+        assert_eq!(encode_tags(&context, 0), Err("disabled"));
+    }
+}

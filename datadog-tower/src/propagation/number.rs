@@ -1,0 +1,149 @@
+//! Allocation-free parsing and formatting of the ids and integers that travel in headers.
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// The value of one lowercase hex digit.
+fn lower_hex_value(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// Parses exactly `text.len()` lowercase hex digits (the W3C `HEXDIGLC` rule), at most 32.
+pub(crate) fn parse_lower_hex(text: &[u8]) -> Option<u128> {
+    if text.is_empty() || text.len() > 32 {
+        return None;
+    }
+    let mut value: u128 = 0;
+    for &byte in text {
+        value = (value << 4) | u128::from(lower_hex_value(byte)?);
+    }
+    Some(value)
+}
+
+/// Parses 1 to `max_digits` hex digits of either case (B3 ids, as lenient as the SDKs' parsers).
+pub(crate) fn parse_hex_any_case(text: &str, max_digits: usize) -> Option<u128> {
+    let bytes = text.as_bytes();
+    if bytes.is_empty() || bytes.len() > max_digits || max_digits > 32 {
+        return None;
+    }
+    let mut value: u128 = 0;
+    for &byte in bytes {
+        value = (value << 4) | u128::from(lower_hex_value(byte.to_ascii_lowercase())?);
+    }
+    Some(value)
+}
+
+/// Parses an unsigned decimal made of digits only (no sign, no spaces), rejecting overflow.
+pub(crate) fn parse_decimal_u64(text: &str) -> Option<u64> {
+    let bytes = text.as_bytes();
+    if bytes.is_empty() || bytes.len() > 20 {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for &byte in bytes {
+        if !byte.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(byte - b'0'))?;
+    }
+    Some(value)
+}
+
+/// Parses a signed decimal integer (optional `+`/`-`, then digits), rejecting overflow.
+pub(crate) fn parse_decimal_i32(text: &str) -> Option<i32> {
+    let (negative, digits) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let magnitude = parse_decimal_u64(digits)?;
+    let signed = if negative {
+        -i64::try_from(magnitude).ok()?
+    } else {
+        i64::try_from(magnitude).ok()?
+    };
+    i32::try_from(signed).ok()
+}
+
+/// Appends `value` as exactly `digits` lowercase hex digits (zero-padded, at most 32).
+pub(crate) fn push_hex(out: &mut String, value: u128, digits: usize) {
+    let mut buffer = [0u8; 32];
+    for (index, slot) in buffer[..digits].iter_mut().enumerate() {
+        let shift = (digits - 1 - index) * 4;
+        *slot = HEX_DIGITS[((value >> shift) & 0xf) as usize];
+    }
+    out.extend(buffer[..digits].iter().map(|&byte| char::from(byte)));
+}
+
+/// Appends `value` in decimal.
+pub(crate) fn push_decimal(out: &mut String, value: u64) {
+    let mut buffer = [0u8; 20];
+    let mut start = buffer.len();
+    let mut rest = value;
+    loop {
+        start -= 1;
+        buffer[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend(buffer[start..].iter().map(|&byte| char::from(byte)));
+}
+
+/// Appends a signed `value` in decimal.
+pub(crate) fn push_signed_decimal(out: &mut String, value: i32) {
+    if value < 0 {
+        out.push('-');
+    }
+    push_decimal(out, u64::from(value.unsigned_abs()));
+}
+
+/// `value` as 16 lowercase hex digits, as a new string.
+pub(crate) fn hex16(value: u64) -> String {
+    let mut out = String::with_capacity(16);
+    push_hex(&mut out, u128::from(value), 16);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_hex_strictly_and_leniently() {
+        assert_eq!(parse_lower_hex(b"00ff"), Some(255));
+        assert_eq!(parse_lower_hex(b"00FF"), None);
+        assert_eq!(parse_lower_hex(&[b'f'; 33]), None);
+        assert_eq!(parse_lower_hex(&[b'f'; 32]), Some(u128::MAX));
+        assert_eq!(parse_hex_any_case("Ab", 16), Some(0xab));
+        assert_eq!(parse_hex_any_case("", 16), None);
+        assert_eq!(parse_hex_any_case("12345678901234567", 16), None);
+    }
+
+    #[test]
+    fn parses_decimals_with_overflow_checks() {
+        assert_eq!(parse_decimal_u64("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_decimal_u64("18446744073709551616"), None);
+        assert_eq!(parse_decimal_u64("-1"), None);
+        assert_eq!(parse_decimal_u64("1.5"), None);
+        assert_eq!(parse_decimal_i32("-2"), Some(-2));
+        assert_eq!(parse_decimal_i32("+2"), Some(2));
+        assert_eq!(parse_decimal_i32("2147483648"), None);
+        assert_eq!(parse_decimal_i32("-2147483648"), Some(i32::MIN));
+        assert_eq!(parse_decimal_i32("-"), None);
+    }
+
+    #[test]
+    fn formats_into_buffers() {
+        let mut out = String::new();
+        push_hex(&mut out, 0xabc, 16);
+        push_decimal(&mut out, 0);
+        push_signed_decimal(&mut out, -12);
+        assert_eq!(out, "0000000000000abc0-12");
+        assert_eq!(hex16(1), "0000000000000001");
+    }
+}
