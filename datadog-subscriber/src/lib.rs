@@ -23,3 +23,6 @@
 pub mod context;
 pub mod correlation;
 pub mod logs;
+pub mod tracer;
+
+pub use tracer::{DatadogSpanExt, current_context};

@@ -1,0 +1,471 @@
+//! Tracer configuration: `DD_*` environment variables, overridable in code.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::handle::TracerHandle;
+use super::layer::TracerLayer;
+use super::sampling::SamplingRule;
+use super::warn::warn;
+
+/// Where the Agent listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentAddress {
+    /// TCP: `host:port` (IPv6 hosts in brackets).
+    Http {
+        /// `host:port`, as it goes into the `Host` header.
+        authority: String,
+    },
+    /// A Unix domain socket path.
+    Unix(PathBuf),
+}
+
+impl AgentAddress {
+    /// Parses `http://host[:port][/]` or `unix:///path`; `None` for anything else.
+    ///
+    /// ```
+    /// use datadog_subscriber::tracer::AgentAddress;
+    ///
+    /// assert_eq!(
+    ///     AgentAddress::parse("http://localhost:8126"),
+    ///     Some(AgentAddress::Http { authority: "localhost:8126".into() })
+    /// );
+    /// assert!(AgentAddress::parse("ftp://x").is_none());
+    /// ```
+    pub fn parse(url: &str) -> Option<AgentAddress> {
+        let url = url.trim();
+        if let Some(path) = url.strip_prefix("unix://") {
+            return (!path.is_empty()).then(|| AgentAddress::Unix(PathBuf::from(path)));
+        }
+        let rest = url.strip_prefix("http://")?;
+        let authority = rest.split('/').next().unwrap_or_default();
+        if authority.is_empty() || authority.contains('@') {
+            return None;
+        }
+        let has_port = authority
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.ends_with(':') && port.parse::<u16>().is_ok());
+        let authority = if has_port {
+            authority.to_owned()
+        } else {
+            format!("{authority}:{DEFAULT_PORT}")
+        };
+        Some(AgentAddress::Http { authority })
+    }
+}
+
+const DEFAULT_HOST: &str = "127.0.0.1";
+const DEFAULT_PORT: u16 = 8126;
+
+/// Configuration of the tracer: environment first ([`from_env`](Self::from_env)), code overrides
+/// with the builder methods, then [`build`](Self::build).
+///
+/// | Variable | Meaning | Default |
+/// |---|---|---|
+/// | `DD_SERVICE`, `DD_ENV`, `DD_VERSION` | unified service tags | executable name, none, none |
+/// | `DD_TAGS` | `key:value` tags for every span (comma or space separated) | none |
+/// | `DD_TRACE_AGENT_URL` | `http://host:port` or `unix:///path` | |
+/// | `DD_AGENT_HOST`, `DD_TRACE_AGENT_PORT` | Agent host and port when no URL is set | `127.0.0.1`, `8126` |
+/// | `DD_TRACE_ENABLED` | `false` turns export off (ids and propagation still work) | `true` |
+/// | `DD_TRACE_SAMPLE_RATE` | catch-all rule rate | none |
+/// | `DD_TRACE_SAMPLING_RULES` | JSON rules, see [`SamplingRule`] | none |
+/// | `DD_TRACE_RATE_LIMIT` | traces per second kept by rules | `100` |
+/// | `DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED` | 128-bit root trace ids | `true` |
+/// | `DD_TRACE_AGENT_TIMEOUT_SECONDS` | Agent request timeout | `2` |
+/// | `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS` | finished spans of an open trace sent early | `300` |
+///
+/// ```
+/// use datadog_subscriber::tracer::TracerConfig;
+///
+/// let (layer, handle) = TracerConfig::from_env()
+///     .service("checkout")
+///     .env("prod")
+///     .agent_url("http://127.0.0.1:8126")
+///     .build();
+/// # drop(layer);
+/// assert!(handle.shutdown(std::time::Duration::from_millis(100)) || true);
+/// ```
+#[derive(Clone, Debug)]
+pub struct TracerConfig {
+    pub(crate) service: Option<String>,
+    pub(crate) env: Option<String>,
+    pub(crate) version: Option<String>,
+    pub(crate) tags: Vec<(String, String)>,
+    pub(crate) agent: AgentAddress,
+    pub(crate) enabled: bool,
+    pub(crate) sample_rate: Option<f64>,
+    pub(crate) sampling_rules: Vec<SamplingRule>,
+    pub(crate) rate_limit: f64,
+    pub(crate) trace_id_128_bit: bool,
+    pub(crate) request_timeout: Duration,
+    pub(crate) flush_interval: Duration,
+    pub(crate) queue_capacity_spans: usize,
+    pub(crate) partial_flush_min_spans: usize,
+}
+
+impl Default for TracerConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TracerConfig {
+    /// Defaults only, ignoring the environment.
+    pub fn new() -> Self {
+        TracerConfig {
+            service: None,
+            env: None,
+            version: None,
+            tags: Vec::new(),
+            agent: AgentAddress::Http {
+                authority: format!("{DEFAULT_HOST}:{DEFAULT_PORT}"),
+            },
+            enabled: true,
+            sample_rate: None,
+            sampling_rules: Vec::new(),
+            rate_limit: 100.0,
+            trace_id_128_bit: true,
+            request_timeout: Duration::from_secs(2),
+            flush_interval: Duration::from_secs(1),
+            queue_capacity_spans: 100_000,
+            partial_flush_min_spans: 300,
+        }
+    }
+
+    /// Reads the `DD_*` variables listed above; a bad value gives one warning and the default.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let mut config = Self::new();
+        let non_empty = |key: &str| {
+            lookup(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        config.service = non_empty("DD_SERVICE");
+        config.env = non_empty("DD_ENV");
+        config.version = non_empty("DD_VERSION");
+        if let Some(tags) = non_empty("DD_TAGS") {
+            config.tags = parse_tags(&tags);
+        }
+        config.agent = agent_from_env(&non_empty);
+        if let Some(enabled) = non_empty("DD_TRACE_ENABLED") {
+            config.enabled = parse_bool("DD_TRACE_ENABLED", &enabled).unwrap_or(true);
+        }
+        if let Some(rate) = non_empty("DD_TRACE_SAMPLE_RATE") {
+            config.sample_rate = match rate.parse::<f64>() {
+                Ok(rate) if (0.0..=1.0).contains(&rate) => Some(rate),
+                _ => {
+                    warn(&format!(
+                        "DD_TRACE_SAMPLE_RATE={rate:?} is not a number between 0 and 1; it is ignored"
+                    ));
+                    None
+                }
+            };
+        }
+        if let Some(rules) = non_empty("DD_TRACE_SAMPLING_RULES") {
+            config.sampling_rules = SamplingRule::parse_json(&rules);
+        }
+        if let Some(limit) = non_empty("DD_TRACE_RATE_LIMIT") {
+            match limit.parse::<f64>() {
+                Ok(limit) if !limit.is_nan() => config.rate_limit = limit,
+                _ => warn(&format!(
+                    "DD_TRACE_RATE_LIMIT={limit:?} is not a number; using 100 traces per second"
+                )),
+            }
+        }
+        if let Some(value) = non_empty("DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED") {
+            config.trace_id_128_bit =
+                parse_bool("DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED", &value).unwrap_or(true);
+        }
+        if let Some(timeout) = non_empty("DD_TRACE_AGENT_TIMEOUT_SECONDS") {
+            match timeout.parse::<f64>() {
+                Ok(seconds) if seconds > 0.0 && seconds < 3600.0 => {
+                    config.request_timeout = Duration::from_secs_f64(seconds);
+                }
+                _ => warn(&format!(
+                    "DD_TRACE_AGENT_TIMEOUT_SECONDS={timeout:?} is not a positive number of seconds; using 2"
+                )),
+            }
+        }
+        if let Some(spans) = non_empty("DD_TRACE_PARTIAL_FLUSH_MIN_SPANS") {
+            match spans.parse::<usize>() {
+                Ok(spans) if spans > 0 => config.partial_flush_min_spans = spans,
+                _ => warn(&format!(
+                    "DD_TRACE_PARTIAL_FLUSH_MIN_SPANS={spans:?} is not a positive integer; using 300"
+                )),
+            }
+        }
+        config
+    }
+
+    /// The default service of spans (`DD_SERVICE`).
+    pub fn service(mut self, service: impl Into<String>) -> Self {
+        self.service = Some(service.into());
+        self
+    }
+
+    /// The environment (`DD_ENV`).
+    pub fn env(mut self, env: impl Into<String>) -> Self {
+        self.env = Some(env.into());
+        self
+    }
+
+    /// The version (`DD_VERSION`).
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// Adds a tag to every span (like one `DD_TAGS` entry).
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.push((key.into(), value.into()));
+        self
+    }
+
+    /// The Agent URL (`http://host:port` or `unix:///path`); an unsupported URL warns and keeps
+    /// the previous address.
+    pub fn agent_url(mut self, url: &str) -> Self {
+        match AgentAddress::parse(url) {
+            Some(address) => self.agent = address,
+            None => warn(&format!(
+                "agent URL {url:?} is not http://host:port or unix:///path; keeping {:?}",
+                self.agent
+            )),
+        }
+        self
+    }
+
+    /// Whether traces are exported (`DD_TRACE_ENABLED`). When off, spans still get Datadog ids
+    /// for log correlation and propagation.
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
+    /// The catch-all sampling rate (`DD_TRACE_SAMPLE_RATE`), clamped to `[0, 1]`.
+    pub fn sample_rate(mut self, rate: f64) -> Self {
+        self.sample_rate = Some(if rate.is_nan() {
+            1.0
+        } else {
+            rate.clamp(0.0, 1.0)
+        });
+        self
+    }
+
+    /// Adds a sampling rule after the existing ones (the first match wins).
+    pub fn sampling_rule(mut self, rule: SamplingRule) -> Self {
+        self.sampling_rules.push(rule);
+        self
+    }
+
+    /// Replaces the rules with a `DD_TRACE_SAMPLING_RULES` JSON document.
+    pub fn sampling_rules_json(mut self, json: &str) -> Self {
+        self.sampling_rules = SamplingRule::parse_json(json);
+        self
+    }
+
+    /// Traces per second that sampling rules may keep (`DD_TRACE_RATE_LIMIT`); negative means
+    /// no limit.
+    pub fn rate_limit(mut self, per_second: f64) -> Self {
+        if !per_second.is_nan() {
+            self.rate_limit = per_second;
+        }
+        self
+    }
+
+    /// Whether new root traces get 128-bit ids.
+    pub fn trace_id_128_bit(mut self, enabled: bool) -> Self {
+        self.trace_id_128_bit = enabled;
+        self
+    }
+
+    /// Timeout of one request to the Agent.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// How often the worker sends what is queued (default one second).
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How many finished spans may wait for export before new traces are dropped (and counted).
+    pub fn queue_capacity(mut self, spans: usize) -> Self {
+        self.queue_capacity_spans = spans.max(1);
+        self
+    }
+
+    /// Builds the layer and the handle that flushes and shuts down its export worker.
+    pub fn build(self) -> (TracerLayer, TracerHandle) {
+        let tracer = Arc::new(super::trace::Tracer::new(&self));
+        (TracerLayer::new(tracer.clone()), TracerHandle::new(tracer))
+    }
+}
+
+fn agent_from_env(non_empty: &impl Fn(&str) -> Option<String>) -> AgentAddress {
+    if let Some(url) = non_empty("DD_TRACE_AGENT_URL") {
+        if let Some(address) = AgentAddress::parse(&url) {
+            return address;
+        }
+        warn(&format!(
+            "DD_TRACE_AGENT_URL={url:?} is not http://host:port or unix:///path; using DD_AGENT_HOST/DD_TRACE_AGENT_PORT"
+        ));
+    }
+    let host = non_empty("DD_AGENT_HOST").unwrap_or_else(|| DEFAULT_HOST.to_owned());
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    let port = match non_empty("DD_TRACE_AGENT_PORT") {
+        None => DEFAULT_PORT,
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .unwrap_or_else(|| {
+                warn(&format!(
+                    "DD_TRACE_AGENT_PORT={port:?} is not a port number; using {DEFAULT_PORT}"
+                ));
+                DEFAULT_PORT
+            }),
+    };
+    AgentAddress::Http {
+        authority: format!("{host}:{port}"),
+    }
+}
+
+fn parse_bool(key: &str, value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => {
+            warn(&format!(
+                "{key}={value:?} is not a boolean; using the default"
+            ));
+            None
+        }
+    }
+}
+
+/// `DD_TAGS`: `key:value` pairs separated by commas or spaces; a bare key gets an empty value.
+fn parse_tags(tags: &str) -> Vec<(String, String)> {
+    let separator = if tags.contains(',') { ',' } else { ' ' };
+    tags.split(separator)
+        .map(str::trim)
+        .filter(|tag| !tag.is_empty())
+        .filter_map(|tag| {
+            let (key, value) = tag.split_once(':').unwrap_or((tag, ""));
+            let key = key.trim();
+            (!key.is_empty()).then(|| (key.to_owned(), value.trim().to_owned()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::float_cmp, reason = "the values are set, not computed")]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> TracerConfig {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        TracerConfig::from_lookup(|key| vars.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn agent_address_precedence_and_defaults() {
+        assert_eq!(
+            config(&[]).agent,
+            AgentAddress::Http {
+                authority: "127.0.0.1:8126".into()
+            }
+        );
+        assert_eq!(
+            config(&[("DD_AGENT_HOST", "agent"), ("DD_TRACE_AGENT_PORT", "9000")]).agent,
+            AgentAddress::Http {
+                authority: "agent:9000".into()
+            }
+        );
+        assert_eq!(
+            config(&[("DD_AGENT_HOST", "::1"), ("DD_TRACE_AGENT_PORT", "x")]).agent,
+            AgentAddress::Http {
+                authority: "[::1]:8126".into()
+            }
+        );
+        assert_eq!(
+            config(&[
+                ("DD_TRACE_AGENT_URL", "unix:///var/run/datadog/apm.socket"),
+                ("DD_AGENT_HOST", "x")
+            ])
+            .agent,
+            AgentAddress::Unix("/var/run/datadog/apm.socket".into())
+        );
+        assert_eq!(
+            config(&[
+                ("DD_TRACE_AGENT_URL", "https://x"),
+                ("DD_AGENT_HOST", "fallback")
+            ])
+            .agent,
+            AgentAddress::Http {
+                authority: "fallback:8126".into()
+            }
+        );
+        assert_eq!(
+            AgentAddress::parse("http://[::1]/"),
+            Some(AgentAddress::Http {
+                authority: "[::1]:8126".into()
+            })
+        );
+    }
+
+    #[test]
+    fn values_and_bad_values() {
+        let good = config(&[
+            ("DD_SERVICE", "svc"),
+            ("DD_TAGS", "team:a, owner:b,bare"),
+            ("DD_TRACE_ENABLED", "false"),
+            ("DD_TRACE_SAMPLE_RATE", "0.5"),
+            ("DD_TRACE_RATE_LIMIT", "7"),
+            ("DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED", "false"),
+        ]);
+        assert_eq!(good.service.as_deref(), Some("svc"));
+        assert_eq!(
+            good.tags,
+            [
+                ("team".into(), "a".into()),
+                ("owner".into(), "b".into()),
+                ("bare".into(), String::new())
+            ]
+        );
+        assert!(!good.enabled);
+        assert_eq!(good.sample_rate, Some(0.5));
+        assert_eq!(good.rate_limit, 7.0);
+        assert!(!good.trace_id_128_bit);
+
+        let bad = config(&[
+            ("DD_TRACE_ENABLED", "maybe"),
+            ("DD_TRACE_SAMPLE_RATE", "2"),
+            ("DD_TRACE_RATE_LIMIT", "lots"),
+            ("DD_TRACE_AGENT_TIMEOUT_SECONDS", "-1"),
+            ("DD_TRACE_SAMPLING_RULES", "[{\"sample_rate\": \"x\"}]"),
+        ]);
+        assert!(bad.enabled);
+        assert_eq!(bad.sample_rate, None);
+        assert_eq!(bad.rate_limit, 100.0);
+        assert_eq!(bad.request_timeout, Duration::from_secs(2));
+        assert!(bad.sampling_rules.is_empty());
+        assert_eq!(
+            parse_tags("a:1 b:2"),
+            [("a".into(), "1".into()), ("b".into(), "2".into())]
+        );
+    }
+}

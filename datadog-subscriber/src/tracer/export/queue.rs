@@ -1,0 +1,190 @@
+//! The bounded hand-off between the layer and the export worker, with the export counters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, mpsc};
+use std::time::{Duration, Instant};
+
+use super::TraceChunk;
+
+/// Counters of the trace exporter, since the tracer was built.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExportStats {
+    /// Traces (chunks) the Agent accepted.
+    pub traces_sent: u64,
+    /// Traces dropped: queue full, Agent unreachable after retries, payload rejected, or sent
+    /// after shutdown.
+    pub traces_dropped: u64,
+    /// Payloads the Agent accepted.
+    pub payloads_sent: u64,
+    /// Requests that failed (each retry counts).
+    pub requests_failed: u64,
+}
+
+/// A flush or shutdown waiting for the worker.
+pub(crate) struct FlushRequest {
+    pub(crate) deadline: Instant,
+    pub(crate) done: mpsc::Sender<()>,
+}
+
+pub(crate) struct QueueState {
+    pub(crate) chunks: Vec<TraceChunk>,
+    queued_spans: usize,
+    pub(crate) requests: Vec<FlushRequest>,
+    /// Bumped on every flush request, so a backoff wakes up for new requests only.
+    pub(crate) request_generation: u64,
+    pub(crate) shutdown: bool,
+    worker_gone: bool,
+}
+
+pub(crate) struct ExportQueue {
+    state: Mutex<QueueState>,
+    wake: Condvar,
+    capacity_spans: usize,
+    traces_sent: AtomicU64,
+    traces_dropped: AtomicU64,
+    payloads_sent: AtomicU64,
+    requests_failed: AtomicU64,
+}
+
+impl ExportQueue {
+    pub(crate) fn new(capacity_spans: usize) -> Self {
+        ExportQueue {
+            state: Mutex::new(QueueState {
+                chunks: Vec::new(),
+                queued_spans: 0,
+                requests: Vec::new(),
+                request_generation: 0,
+                shutdown: false,
+                worker_gone: false,
+            }),
+            wake: Condvar::new(),
+            capacity_spans,
+            traces_sent: AtomicU64::new(0),
+            traces_dropped: AtomicU64::new(0),
+            payloads_sent: AtomicU64::new(0),
+            requests_failed: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, QueueState> {
+        match self.state.lock() {
+            Ok(state) => state,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    pub(crate) fn push(&self, chunk: TraceChunk) {
+        let spans = chunk.spans.len();
+        let mut state = self.lock();
+        if state.shutdown || state.worker_gone || state.queued_spans + spans > self.capacity_spans {
+            drop(state);
+            self.traces_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        state.queued_spans += spans;
+        state.chunks.push(chunk);
+        // Wake the worker early when half full, so bursts are sent before they are dropped.
+        let half_full = state.queued_spans > self.capacity_spans / 2;
+        drop(state);
+        if half_full {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Queues a flush (or shutdown) request; `false` when the worker has already exited.
+    pub(crate) fn request_flush(
+        &self,
+        deadline: Instant,
+        done: mpsc::Sender<()>,
+        shutdown: bool,
+    ) -> bool {
+        let mut state = self.lock();
+        if state.worker_gone {
+            return false;
+        }
+        state.requests.push(FlushRequest { deadline, done });
+        state.request_generation += 1;
+        state.shutdown |= shutdown;
+        drop(state);
+        self.wake.notify_one();
+        true
+    }
+
+    /// Waits until `deadline`, a flush or shutdown request, or a half-full queue; then takes
+    /// the queued chunks and requests.
+    pub(crate) fn take_batch(
+        &self,
+        deadline: Instant,
+    ) -> (Vec<TraceChunk>, Vec<FlushRequest>, bool) {
+        let mut state = self.lock();
+        loop {
+            let now = Instant::now();
+            if now >= deadline
+                || !state.requests.is_empty()
+                || state.shutdown
+                || state.queued_spans > self.capacity_spans / 2
+            {
+                break;
+            }
+            state = match self.wake.wait_timeout(state, deadline - now) {
+                Ok((state, _)) => state,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        state.queued_spans = 0;
+        let chunks = std::mem::take(&mut state.chunks);
+        let requests = std::mem::take(&mut state.requests);
+        if state.shutdown {
+            state.worker_gone = true;
+        }
+        (chunks, requests, state.shutdown)
+    }
+
+    /// The earliest deadline of a pending flush or shutdown, besides `current`.
+    pub(crate) fn earliest_deadline(&self, current: Option<Instant>) -> Option<Instant> {
+        let state = self.lock();
+        state
+            .requests
+            .iter()
+            .map(|request| request.deadline)
+            .chain(current)
+            .min()
+    }
+
+    /// Sleeps for `duration` unless a new flush or shutdown request arrives.
+    pub(crate) fn backoff(&self, duration: Duration) {
+        let state = self.lock();
+        let generation = state.request_generation;
+        let _ = self.wake.wait_timeout_while(state, duration, |state| {
+            state.request_generation == generation && !state.shutdown
+        });
+    }
+
+    /// Marks the worker as exited: later pushes are dropped and counted.
+    pub(crate) fn close(&self) {
+        self.lock().worker_gone = true;
+    }
+
+    pub(crate) fn record_sent(&self, traces: usize) {
+        self.traces_sent.fetch_add(traces as u64, Ordering::Relaxed);
+        self.payloads_sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_dropped(&self, traces: usize) {
+        self.traces_dropped
+            .fetch_add(traces as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_failed_request(&self) {
+        self.requests_failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn stats(&self) -> ExportStats {
+        ExportStats {
+            traces_sent: self.traces_sent.load(Ordering::Relaxed),
+            traces_dropped: self.traces_dropped.load(Ordering::Relaxed),
+            payloads_sent: self.payloads_sent.load(Ordering::Relaxed),
+            requests_failed: self.requests_failed.load(Ordering::Relaxed),
+        }
+    }
+}

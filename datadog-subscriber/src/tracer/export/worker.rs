@@ -1,0 +1,151 @@
+//! The export worker thread: every flush interval (or on `flush()`/shutdown, or when the queue is
+//! half full) it encodes what is queued and posts it, retrying with backoff.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::TraceChunk;
+use super::agent::{AgentClient, Outcome};
+use super::msgpack;
+use super::queue::ExportQueue;
+use crate::tracer::sampling::Sampler;
+use crate::tracer::trace::Settings;
+use crate::tracer::warn::WarnOnce;
+
+/// Payloads are cut at this size (the Agent accepts up to 25 MB by default).
+const MAX_PAYLOAD_BYTES: usize = 8 * 1024 * 1024;
+/// Retries of one payload when no flush deadline is pending.
+const MAX_RETRIES: u32 = 3;
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+pub(crate) struct Worker {
+    queue: Arc<ExportQueue>,
+    client: AgentClient,
+    settings: Arc<Settings>,
+    sampler: Arc<Sampler>,
+    interval: Duration,
+    buffer: Vec<u8>,
+    unreachable: WarnOnce,
+    rejected: WarnOnce,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        queue: Arc<ExportQueue>,
+        client: AgentClient,
+        settings: Arc<Settings>,
+        sampler: Arc<Sampler>,
+        interval: Duration,
+    ) -> Self {
+        Worker {
+            queue,
+            client,
+            settings,
+            sampler,
+            interval,
+            buffer: Vec::with_capacity(64 * 1024),
+            unreachable: WarnOnce::default(),
+            rejected: WarnOnce::default(),
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        // Anything the HTTP stack logs through `tracing` must not come back as traces.
+        let _no_tracing =
+            tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+        let mut next_tick = Instant::now() + self.interval;
+        loop {
+            let (chunks, requests, shutdown) = self.queue.take_batch(next_tick);
+            if Instant::now() >= next_tick {
+                next_tick = Instant::now() + self.interval;
+            }
+            let deadline = requests.iter().map(|request| request.deadline).min();
+            self.send(chunks, deadline);
+            for request in requests {
+                let _ = request.done.send(());
+            }
+            // Only this thread holds the queue: the layer and every handle are gone.
+            if shutdown || Arc::strong_count(&self.queue) == 1 {
+                self.queue.close();
+                return;
+            }
+        }
+    }
+
+    fn send(&mut self, mut chunks: Vec<TraceChunk>, deadline: Option<Instant>) {
+        let mut start = 0;
+        while start < chunks.len() {
+            msgpack::begin_payload(&mut self.buffer);
+            let mut count = 0;
+            for chunk in &chunks[start..] {
+                msgpack::encode_chunk(&mut self.buffer, chunk, &self.settings);
+                count += 1;
+                if self.buffer.len() >= MAX_PAYLOAD_BYTES {
+                    break;
+                }
+            }
+            msgpack::finish_payload(&mut self.buffer, count as u32);
+            // Free the spans before the (possibly slow) request.
+            chunks[start..start + count]
+                .iter_mut()
+                .for_each(|chunk| chunk.spans = Vec::new());
+            start += count;
+            let payload = Bytes::copy_from_slice(&self.buffer);
+            self.post_with_retries(&payload, count, deadline);
+        }
+        if self.buffer.capacity() > MAX_PAYLOAD_BYTES {
+            self.buffer = Vec::with_capacity(64 * 1024);
+        }
+    }
+
+    fn post_with_retries(&mut self, payload: &Bytes, count: usize, deadline: Option<Instant>) {
+        let mut backoff = FIRST_BACKOFF;
+        let mut retries = 0;
+        loop {
+            match self.client.post_traces(payload.clone(), count) {
+                Outcome::Delivered(body) => {
+                    self.sampler.agent_rates.update_from_response(&body);
+                    self.queue.record_sent(count);
+                    self.unreachable.reset();
+                    self.rejected.reset();
+                    return;
+                }
+                Outcome::Rejected(status) => {
+                    self.queue.record_failed_request();
+                    self.queue.record_dropped(count);
+                    self.rejected.warn(|| {
+                        format!(
+                            "the Agent at {} rejected a trace payload with {status}; it is dropped",
+                            self.client.describe()
+                        )
+                    });
+                    return;
+                }
+                Outcome::Failed(reason) => {
+                    self.queue.record_failed_request();
+                    self.unreachable.warn(|| {
+                        format!(
+                            "cannot send traces to the Agent at {} ({reason}); retrying, then dropping and counting them",
+                            self.client.describe()
+                        )
+                    });
+                }
+            }
+            // A pending flush or shutdown bounds the retries by its deadline instead.
+            let stop = self.queue.earliest_deadline(deadline);
+            let give_up = match stop {
+                Some(stop) => Instant::now() + backoff >= stop,
+                None => retries >= MAX_RETRIES,
+            };
+            if give_up {
+                self.queue.record_dropped(count);
+                return;
+            }
+            self.queue.backoff(backoff);
+            retries += 1;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! The `tracing_subscriber::Layer` that turns `tracing` spans into Datadog spans.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+use super::span_data::{FieldVisitor, SpanFields, SpanRecord};
+use super::trace::{Trace, Tracer};
+use crate::context::{SamplingPriority, SpanId, SpanLink};
+use crate::correlation::{CorrelationIds, detached};
+
+/// The Datadog tracer layer; build it with [`TracerConfig::build`](super::TracerConfig::build).
+///
+/// Every span it sees gets Datadog ids and a [`CorrelationIds`] in its extensions. A span without
+/// a parent starts a trace, or continues the detached context ([`crate::correlation::with_detached`])
+/// when one is set; [`DatadogSpanExt::set_remote_parent`](super::DatadogSpanExt::set_remote_parent)
+/// continues a remote one. The trace's sampling decision is made when its local root is first
+/// entered (or its context is first read), so fields recorded until then count for sampling rules.
+pub struct TracerLayer {
+    tracer: Arc<Tracer>,
+}
+
+impl std::fmt::Debug for TracerLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TracerLayer")
+            .field("service", &self.tracer.settings.service)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TracerLayer {
+    pub(crate) fn new(tracer: Arc<Tracer>) -> Self {
+        TracerLayer { tracer }
+    }
+}
+
+/// Makes `trace`'s sampling decision from its local root, found in `span`'s scope (falling back
+/// to the nearest tracked span when the root is out of reach).
+pub(crate) fn decide_in_scope<'a, R: LookupSpan<'a>>(
+    trace: &Arc<Trace>,
+    span: &SpanRef<'a, R>,
+) -> SamplingPriority {
+    let mut nearest = None;
+    for ancestor in span.scope() {
+        let extensions = ancestor.extensions();
+        if let Some(record) = extensions.get::<SpanRecord>()
+            && Arc::ptr_eq(&record.trace, trace)
+        {
+            if record.fields.is_local_root {
+                return trace.decide(&record.fields);
+            }
+            nearest.get_or_insert(ancestor.id());
+        }
+    }
+    nearest
+        .and_then(|id| span.scope().find(|s| s.id() == id))
+        .and_then(|s| {
+            s.extensions()
+                .get::<SpanRecord>()
+                .map(|r| trace.decide(&r.fields))
+        })
+        .or_else(|| trace.priority())
+        .unwrap_or(SamplingPriority::AUTO_KEEP)
+}
+
+impl<S> Layer<S> for TracerLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let started = Instant::now();
+        let span_id = SpanId::generate();
+        let mut fields = SpanFields::new(
+            attrs.metadata().name(),
+            span_id,
+            self.tracer.unix_nanos(started),
+        );
+        attrs.record(&mut FieldVisitor(&mut fields));
+
+        let parent = span.parent();
+        let inherited = parent.as_ref().and_then(|parent| {
+            let extensions = parent.extensions();
+            let record = extensions.get::<SpanRecord>()?;
+            Some((
+                record.trace.clone(),
+                record.fields.span_id,
+                record.fields.service.clone(),
+            ))
+        });
+        let trace =
+            if let (Some((trace, parent_id, parent_service)), Some(parent)) = (inherited, parent) {
+                fields.parent_id = parent_id;
+                if fields.service.is_none() {
+                    fields.service.clone_from(&parent_service);
+                }
+                fields.local_parent = true;
+                fields.parent_service = parent_service;
+                if trace.priority().is_none() {
+                    decide_in_scope(&trace, &parent);
+                }
+                trace
+            } else {
+                {
+                    fields.is_local_root = true;
+                    // An explicit `parent: None` asks for a new trace; otherwise a detached context
+                    // (a filtered-out request span) is the parent.
+                    match detached().filter(|_| !attrs.is_root()) {
+                        Some(context) => {
+                            if context.is_valid() {
+                                fields.parent_id = context.span_id;
+                            }
+                            Trace::continue_from(&self.tracer, &context)
+                        }
+                        None => Trace::new_root(&self.tracer),
+                    }
+                }
+            };
+        let correlation = CorrelationIds {
+            trace_id: trace.trace_id,
+            span_id,
+            sampled: trace.sampled(),
+        };
+        let mut extensions = span.extensions_mut();
+        extensions.replace(SpanRecord {
+            trace,
+            started,
+            fields,
+        });
+        extensions.replace(correlation);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut extensions = span.extensions_mut();
+        if let Some(record) = extensions.get_mut::<SpanRecord>() {
+            values.record(&mut FieldVisitor(&mut record.fields));
+        }
+    }
+
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
+        let (Some(span), Some(follows)) = (ctx.span(id), ctx.span(follows)) else {
+            return;
+        };
+        let link = {
+            let extensions = follows.extensions();
+            let Some(record) = extensions.get::<SpanRecord>() else {
+                return;
+            };
+            let mut link = SpanLink::new(record.trace.trace_id, record.fields.span_id);
+            link.flags = record.trace.priority().map(|p| u32::from(p.is_keep()));
+            link
+        };
+        let mut extensions = span.extensions_mut();
+        if let Some(record) = extensions.get_mut::<SpanRecord>() {
+            record.fields.links.push(link);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if *event.metadata().level() != Level::ERROR {
+            return;
+        }
+        let Some(span) = ctx.event_span(event) else {
+            return;
+        };
+        let mut extensions = span.extensions_mut();
+        if let Some(record) = extensions.get_mut::<SpanRecord>() {
+            record.fields.record_error_event(event);
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut extensions = span.extensions_mut();
+        let Some(record) = extensions.get_mut::<SpanRecord>() else {
+            return;
+        };
+        if !record.fields.is_local_root || record.trace.priority().is_some() {
+            return;
+        }
+        let sampled = record.trace.decide(&record.fields).is_keep();
+        if let Some(ids) = extensions.get_mut::<CorrelationIds>() {
+            ids.sampled = sampled;
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else {
+            return;
+        };
+        let Some(mut record) = span.extensions_mut().remove::<SpanRecord>() else {
+            return;
+        };
+        if self.tracer.exporter.is_none() {
+            return;
+        }
+        record.fields.duration_ns = record.started.elapsed().as_nanos() as i64;
+        if record.trace.priority().is_none() {
+            if record.fields.is_local_root {
+                record.trace.decide(&record.fields);
+            } else {
+                decide_in_scope(&record.trace, &span);
+            }
+        }
+        record.trace.finish(record.fields);
+    }
+}

@@ -1,0 +1,265 @@
+//! What the tracer keeps per span: ids, timing, Datadog fields, and how `tracing` fields map to
+//! them.
+
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing_core::field::{Field, Visit};
+
+use super::trace::Trace;
+use crate::context::{SpanId, SpanLink};
+
+/// The Datadog data of one span, moved into its trace's chunk when the span closes.
+pub(crate) struct SpanFields {
+    pub(crate) name: &'static str,
+    pub(crate) span_id: SpanId,
+    pub(crate) parent_id: SpanId,
+    pub(crate) start_ns: i64,
+    pub(crate) duration_ns: i64,
+    /// A per-span service (the `service` field, or inherited from the parent); `None` means the
+    /// tracer's service.
+    pub(crate) service: Option<Arc<str>>,
+    /// Whether the parent is a span of this process (else the span is top-level).
+    pub(crate) local_parent: bool,
+    /// The parent's per-span service, for a local parent (for `_dd.top_level`).
+    pub(crate) parent_service: Option<Arc<str>>,
+    pub(crate) resource: Option<String>,
+    pub(crate) span_type: Option<String>,
+    pub(crate) error: bool,
+    pub(crate) meta: Vec<(&'static str, String)>,
+    pub(crate) metrics: Vec<(&'static str, f64)>,
+    pub(crate) links: Vec<SpanLink>,
+    /// The first span of this process in its trace (carries the sampling rates and the
+    /// extraction tags).
+    pub(crate) is_local_root: bool,
+}
+
+impl SpanFields {
+    pub(crate) fn new(name: &'static str, span_id: SpanId, start_ns: i64) -> Self {
+        SpanFields {
+            name,
+            span_id,
+            parent_id: SpanId::INVALID,
+            start_ns,
+            duration_ns: 0,
+            service: None,
+            local_parent: false,
+            parent_service: None,
+            resource: None,
+            span_type: None,
+            error: false,
+            meta: Vec::new(),
+            metrics: Vec::new(),
+            links: Vec::new(),
+            is_local_root: false,
+        }
+    }
+
+    /// `_dd.top_level`: the span starts its service's part of the trace.
+    pub(crate) fn is_top_level(&self) -> bool {
+        !self.local_parent || self.parent_service != self.service
+    }
+
+    pub(crate) fn meta(&self, key: &str) -> Option<&str> {
+        self.meta
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub(crate) fn set_meta(&mut self, key: &'static str, value: String) {
+        if let Some(entry) = self.meta.iter_mut().find(|(k, _)| *k == key) {
+            entry.1 = value;
+        } else {
+            self.meta.push((key, value));
+        }
+    }
+
+    fn set_meta_if_absent(&mut self, key: &'static str, value: impl FnOnce() -> String) {
+        if self.meta(key).is_none() {
+            self.meta.push((key, value()));
+        }
+    }
+
+    fn set_metric(&mut self, key: &'static str, value: f64) {
+        if let Some(entry) = self.metrics.iter_mut().find(|(k, _)| *k == key) {
+            entry.1 = value;
+        } else {
+            self.metrics.push((key, value));
+        }
+    }
+
+    /// An `ERROR` event inside the span: the span is an error; the event's message (and its
+    /// `error.type`/`error.stack` fields) describe it unless the span already says more.
+    pub(crate) fn record_error_event(&mut self, event: &tracing::Event<'_>) {
+        let mut visitor = ErrorEventVisitor::default();
+        event.record(&mut visitor);
+        self.error = true;
+        if let Some(message) = visitor.message {
+            self.set_meta_if_absent("error.message", || message);
+        }
+        if let Some(kind) = visitor.kind {
+            self.set_meta_if_absent("error.type", || kind);
+        }
+        if let Some(stack) = visitor.stack {
+            self.set_meta_if_absent("error.stack", || stack);
+        }
+    }
+}
+
+/// The tracer's extension on a live span.
+pub(crate) struct SpanRecord {
+    pub(crate) trace: Arc<Trace>,
+    pub(crate) started: Instant,
+    pub(crate) fields: SpanFields,
+}
+
+/// Records `tracing` fields into [`SpanFields`].
+pub(crate) struct FieldVisitor<'a>(pub(crate) &'a mut SpanFields);
+
+impl FieldVisitor<'_> {
+    fn string(&mut self, field: &Field, value: String) {
+        let fields = &mut *self.0;
+        match field.name() {
+            "service" => fields.service = Some(Arc::from(value)),
+            "resource" => fields.resource = Some(value),
+            "span.type" => fields.span_type = Some(value),
+            "error" => {
+                fields.error = true;
+                fields.set_meta("error.message", value);
+            }
+            "message" => {}
+            name => fields.set_meta(name, value),
+        }
+    }
+
+    fn number(&mut self, field: &Field, value: f64) {
+        match field.name() {
+            "error" => self.0.error = value != 0.0,
+            name => self.0.set_metric(name, value),
+        }
+    }
+}
+
+impl Visit for FieldVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.string(field, value.to_owned());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if field.name() == "error" {
+            self.0.error = value;
+        } else {
+            self.0.set_meta(
+                field.name(),
+                if value { "true" } else { "false" }.to_owned(),
+            );
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.number(field, value as f64);
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.number(field, value as f64);
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.number(field, value);
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.number(field, value as f64);
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.number(field, value as f64);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let fields = &mut *self.0;
+        fields.error = true;
+        fields.set_meta("error.message", value.to_string());
+        fields.set_meta("error.type", error_type(value));
+        if let Some(chain) = source_chain(value) {
+            fields.set_meta("error.stack", chain);
+        }
+        if field.name() != "error" {
+            fields.set_meta(field.name(), value.to_string());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.string(field, format!("{value:?}"));
+    }
+}
+
+/// The type of an error as far as a `dyn Error` reveals it: the leading identifier of its
+/// `Debug` form (`NotFound`, `ParseIntError`, ...), else `error`.
+fn error_type(error: &dyn std::error::Error) -> String {
+    let debug = format!("{error:?}");
+    let head: String = debug
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+        .collect();
+    if head.is_empty() {
+        "error".to_owned()
+    } else {
+        head
+    }
+}
+
+/// The `source()` chain, one cause per line, when there is one.
+fn source_chain(error: &dyn std::error::Error) -> Option<String> {
+    let mut source = error.source()?;
+    let mut chain = String::new();
+    loop {
+        let _ = writeln!(chain, "caused by: {source}");
+        match source.source() {
+            Some(next) => source = next,
+            None => return Some(chain),
+        }
+    }
+}
+
+#[derive(Default)]
+struct ErrorEventVisitor {
+    message: Option<String>,
+    kind: Option<String>,
+    stack: Option<String>,
+}
+
+impl ErrorEventVisitor {
+    fn set(&mut self, field: &Field, value: String) {
+        match field.name() {
+            "message" | "error.message" | "error" => {
+                self.message.get_or_insert(value);
+            }
+            "error.type" => self.kind = Some(value),
+            "error.stack" => self.stack = Some(value),
+            _ => {}
+        }
+    }
+}
+
+impl Visit for ErrorEventVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.set(field, value.to_owned());
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        if self.kind.is_none() {
+            self.kind = Some(error_type(value));
+        }
+        if self.stack.is_none() {
+            self.stack = source_chain(value);
+        }
+        self.set(field, value.to_string());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.set(field, format!("{value:?}"));
+    }
+}

@@ -1,0 +1,376 @@
+//! The tracer's shared state and the per-trace state its spans share.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::config::TracerConfig;
+use super::export::{Exporter, TraceChunk};
+use super::sampling::{Decision, RuleSubject, Sampler, mechanism};
+use super::span_data::SpanFields;
+use crate::context::{Baggage, PropagationTags, SamplingPriority, SpanContext, SpanId, TraceId};
+
+/// What every span and the export worker need to know about the tracer.
+pub(crate) struct Settings {
+    pub(crate) service: Arc<str>,
+    pub(crate) env: Option<String>,
+    pub(crate) version: Option<String>,
+    pub(crate) tags: Vec<(String, String)>,
+    pub(crate) runtime_id: String,
+    pub(crate) process_id: f64,
+    pub(crate) trace_id_128_bit: bool,
+    pub(crate) partial_flush_min_spans: usize,
+}
+
+/// One per [`TracerConfig::build`]: settings, sampler, export queue, clock.
+pub(crate) struct Tracer {
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) sampler: Arc<Sampler>,
+    pub(crate) exporter: Option<Exporter>,
+    /// Wall-clock nanoseconds at `anchor`: span starts are derived from one monotonic reading.
+    wall_ns_at_anchor: i64,
+    anchor: Instant,
+}
+
+impl Tracer {
+    pub(crate) fn new(config: &TracerConfig) -> Self {
+        let service: Arc<str> = Arc::from(config.service.clone().unwrap_or_else(default_service));
+        let settings = Arc::new(Settings {
+            service,
+            env: config.env.clone(),
+            version: config.version.clone(),
+            tags: config.tags.clone(),
+            runtime_id: runtime_id(),
+            process_id: f64::from(std::process::id()),
+            trace_id_128_bit: config.trace_id_128_bit,
+            partial_flush_min_spans: config.partial_flush_min_spans,
+        });
+        let sampler = Arc::new(Sampler::new(
+            config.sampling_rules.clone(),
+            config.sample_rate,
+            config.rate_limit,
+        ));
+        let exporter = config
+            .enabled
+            .then(|| Exporter::start(config, settings.clone(), sampler.clone()))
+            .flatten();
+        let anchor = Instant::now();
+        let wall_ns_at_anchor = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos() as i64);
+        Tracer {
+            settings,
+            sampler,
+            exporter,
+            wall_ns_at_anchor,
+            anchor,
+        }
+    }
+
+    /// Nanoseconds since the Unix epoch at `instant`.
+    pub(crate) fn unix_nanos(&self, instant: Instant) -> i64 {
+        self.wall_ns_at_anchor + instant.saturating_duration_since(self.anchor).as_nanos() as i64
+    }
+
+    pub(crate) fn new_trace_id(&self) -> TraceId {
+        if self.settings.trace_id_128_bit {
+            TraceId::generate_128()
+        } else {
+            TraceId::generate_64()
+        }
+    }
+}
+
+fn default_service() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|path| {
+            path.file_stem()
+                .map(|stem| stem.to_string_lossy().into_owned())
+        })
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unnamed-rust-service".to_owned())
+}
+
+/// A random UUID v4 identifying this tracer instance (`runtime-id`).
+fn runtime_id() -> String {
+    let high = fastrand::u64(..);
+    let low = fastrand::u64(..);
+    let bytes = (u128::from(high) << 64 | u128::from(low)) & !(0xf000 << 64) & !(0xc000 << 48);
+    let bytes = bytes | (0x4000 << 64) | (0x8000 << 48);
+    let hex = format!("{bytes:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+const UNDECIDED: i32 = i32::MIN;
+
+/// The state the spans of one trace share in this process (one per local root).
+#[allow(
+    clippy::struct_field_names,
+    reason = "`trace.trace_id` reads as the domain term"
+)]
+pub(crate) struct Trace {
+    pub(crate) trace_id: TraceId,
+    pub(crate) tracer: Arc<Tracer>,
+    /// The decided priority, readable without the lock (`UNDECIDED` until then).
+    priority: AtomicI32,
+    state: Mutex<TraceState>,
+}
+
+struct TraceState {
+    decision: Option<Decision>,
+    origin: Option<String>,
+    tags: PropagationTags,
+    tracestate_vendors: Vec<String>,
+    baggage: Baggage,
+    finished: Vec<SpanFields>,
+}
+
+impl Trace {
+    /// A new trace started here.
+    pub(crate) fn new_root(tracer: &Arc<Tracer>) -> Arc<Trace> {
+        Self::with_state(tracer, tracer.new_trace_id(), None, TraceState::empty())
+    }
+
+    /// A trace continued from a remote (or detached) context. An invalid context starts a new
+    /// trace that keeps only the context's baggage.
+    pub(crate) fn continue_from(tracer: &Arc<Tracer>, context: &SpanContext) -> Arc<Trace> {
+        let mut state = TraceState::empty();
+        state.baggage = context.baggage.clone();
+        if !context.is_valid() {
+            return Self::with_state(tracer, tracer.new_trace_id(), None, state);
+        }
+        state.origin.clone_from(&context.origin);
+        state
+            .tracestate_vendors
+            .clone_from(&context.tracestate_vendors);
+        for (key, value) in context.propagation_tags.iter() {
+            // The upper half of the trace id is the source of truth for `_dd.p.tid`.
+            if key != "_dd.p.tid" {
+                state.tags.insert(key, value);
+            }
+        }
+        let decision = context
+            .sampling_priority
+            .map(|priority| Decision::fixed(priority, None));
+        Self::with_state(tracer, context.trace_id, decision, state)
+    }
+
+    fn with_state(
+        tracer: &Arc<Tracer>,
+        trace_id: TraceId,
+        decision: Option<Decision>,
+        mut state: TraceState,
+    ) -> Arc<Trace> {
+        let priority = decision.map_or(UNDECIDED, |d| d.priority.value());
+        state.decision = decision;
+        Arc::new(Trace {
+            trace_id,
+            tracer: tracer.clone(),
+            priority: AtomicI32::new(priority),
+            state: Mutex::new(state),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, TraceState> {
+        match self.state.lock() {
+            Ok(state) => state,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The decided priority, if any.
+    pub(crate) fn priority(&self) -> Option<SamplingPriority> {
+        match self.priority.load(Ordering::Acquire) {
+            UNDECIDED => None,
+            value => Some(SamplingPriority::new(value)),
+        }
+    }
+
+    /// Whether the trace is kept, as far as decided (for log correlation).
+    pub(crate) fn sampled(&self) -> bool {
+        self.priority().is_some_and(SamplingPriority::is_keep)
+    }
+
+    /// Makes the sampling decision now if none was made, matching rules against `root` (the
+    /// local root when reachable).
+    pub(crate) fn decide(&self, root: &SpanFields) -> SamplingPriority {
+        if let Some(priority) = self.priority() {
+            return priority;
+        }
+        let settings = &self.tracer.settings;
+        let tag = |key: &str| -> Option<String> {
+            root.meta(key).map(str::to_owned).or_else(|| {
+                root.metrics
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, value)| format_metric(*value))
+            })
+        };
+        let subject = RuleSubject {
+            service: root.service.as_deref().unwrap_or(&settings.service),
+            name: root.name,
+            resource: root.resource.as_deref().unwrap_or(root.name),
+            tag: &tag,
+        };
+        let env = settings.env.as_deref().unwrap_or_default();
+        let mut state = self.lock();
+        if let Some(decision) = state.decision {
+            return decision.priority;
+        }
+        let decision = self.tracer.sampler.decide(self.trace_id, env, &subject);
+        self.apply(&mut state, decision);
+        decision.priority
+    }
+
+    /// A manual keep or drop: overrides any previous decision.
+    pub(crate) fn set_manual_priority(&self, priority: SamplingPriority) {
+        let mut state = self.lock();
+        let mut decision = Decision::fixed(priority, Some(mechanism::MANUAL));
+        if let Some(previous) = state.decision {
+            decision.agent_rate = previous.agent_rate;
+            decision.rule_rate = previous.rule_rate;
+            decision.limit_rate = previous.limit_rate;
+        }
+        self.apply(&mut state, decision);
+    }
+
+    fn apply(&self, state: &mut TraceState, decision: Decision) {
+        if let Some(mechanism) = decision.mechanism {
+            // Datadog SDKs only propagate who decided to keep a trace.
+            if decision.priority.is_keep() {
+                state.tags.insert("_dd.p.dm", format!("-{mechanism}"));
+            } else {
+                state.tags.remove("_dd.p.dm");
+            }
+        }
+        state.decision = Some(decision);
+        self.priority
+            .store(decision.priority.value(), Ordering::Release);
+    }
+
+    /// The context of span `span_id` of this trace, for injection.
+    pub(crate) fn context(&self, span_id: SpanId) -> SpanContext {
+        let state = self.lock();
+        SpanContext {
+            trace_id: self.trace_id,
+            span_id,
+            sampling_priority: state.decision.map(|d| d.priority),
+            origin: state.origin.clone(),
+            propagation_tags: state.tags.clone(),
+            tracestate_vendors: state.tracestate_vendors.clone(),
+            baggage: state.baggage.clone(),
+            ..SpanContext::default()
+        }
+    }
+
+    /// Adds a closed span to the trace; a closed local root (or enough spans for a partial
+    /// flush) sends the chunk to the exporter.
+    pub(crate) fn finish(&self, span: SpanFields) {
+        let Some(exporter) = &self.tracer.exporter else {
+            return;
+        };
+        let chunk = {
+            let mut state = self.lock();
+            let is_root = span.is_local_root;
+            state.finished.push(span);
+            if is_root {
+                // The local root goes first: the chunk-level tags go on the first span.
+                let last = state.finished.len() - 1;
+                state.finished.swap(0, last);
+            } else if state.finished.len() < self.tracer.settings.partial_flush_min_spans {
+                return;
+            }
+            let spans = std::mem::take(&mut state.finished);
+            TraceChunk {
+                trace_id: self.trace_id,
+                decision: state.decision,
+                origin: state.origin.clone(),
+                tags: state
+                    .tags
+                    .iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+                spans,
+            }
+        };
+        exporter.push(chunk);
+    }
+}
+
+impl TraceState {
+    fn empty() -> Self {
+        TraceState {
+            decision: None,
+            origin: None,
+            tags: PropagationTags::default(),
+            tracestate_vendors: Vec::new(),
+            baggage: Baggage::default(),
+            finished: Vec::new(),
+        }
+    }
+}
+
+/// A metric as sampling-rule tag globs see it: integers without a fraction.
+fn format_metric(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{}", value as i64)
+    } else {
+        value.to_string()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::float_cmp, reason = "the values are set, not computed")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_ids_are_uuid_v4() {
+        let id = runtime_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+    }
+
+    #[test]
+    fn continuing_keeps_upstream_decision_and_tags() {
+        let tracer = Arc::new(Tracer::new(&TracerConfig::new().enabled(false)));
+        let mut remote = SpanContext::new(TraceId::from_parts(0x1234, 5), SpanId::new(6));
+        remote.sampling_priority = Some(SamplingPriority::USER_REJECT);
+        remote
+            .propagation_tags
+            .insert("_dd.p.tid", "0000000000001234");
+        remote.propagation_tags.insert("_dd.p.usr.id", "x");
+        let trace = Trace::continue_from(&tracer, &remote);
+        assert_eq!(trace.trace_id, remote.trace_id);
+        assert_eq!(trace.priority(), Some(SamplingPriority::USER_REJECT));
+        let context = trace.context(SpanId::new(9));
+        assert_eq!(context.propagation_tags.get("_dd.p.tid"), None);
+        assert_eq!(context.propagation_tags.get("_dd.p.usr.id"), Some("x"));
+
+        trace.set_manual_priority(SamplingPriority::USER_KEEP);
+        assert_eq!(
+            trace
+                .context(SpanId::new(9))
+                .propagation_tags
+                .get("_dd.p.dm"),
+            Some("-4")
+        );
+        trace.set_manual_priority(SamplingPriority::USER_REJECT);
+        assert_eq!(
+            trace
+                .context(SpanId::new(9))
+                .propagation_tags
+                .get("_dd.p.dm"),
+            None
+        );
+    }
+}

@@ -1,0 +1,35 @@
+//! Warnings about bad configuration and an unreachable Agent.
+//!
+//! They go to stderr, not through `tracing`: the tracer is the subscriber, and a warning emitted
+//! from inside it would re-enter it (and could be filtered out by the very config it warns about).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Prints one tracer warning.
+pub(crate) fn warn(message: &str) {
+    eprintln!("datadog-subscriber tracer: {message}");
+}
+
+/// A warning printed once until [`reset`](Self::reset): for conditions that repeat (the Agent
+/// being down) and would otherwise flood stderr.
+#[derive(Default)]
+pub(crate) struct WarnOnce(AtomicBool);
+
+impl WarnOnce {
+    /// A warning not yet printed.
+    pub(crate) const fn new() -> Self {
+        WarnOnce(AtomicBool::new(false))
+    }
+
+    /// Prints `message()` if this warning is not already active.
+    pub(crate) fn warn(&self, message: impl FnOnce() -> String) {
+        if !self.0.swap(true, Ordering::Relaxed) {
+            warn(&message());
+        }
+    }
+
+    /// Re-arms the warning (the condition cleared).
+    pub(crate) fn reset(&self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
