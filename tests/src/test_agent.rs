@@ -56,7 +56,10 @@ impl TestAgent {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         if let Some(delay) = options.trace_request_delay {
-            command.args(["--trace-request-delay", &delay.to_string()]);
+            // The delay is applied by the `trace_stall` check, which only runs when enabled.
+            command
+                .args(["--trace-request-delay", &delay.to_string()])
+                .env("ENABLED_CHECKS", format!("{ENABLED_CHECKS},trace_stall"));
         }
         for (key, value) in &options.env {
             command.env(key, value);

@@ -133,12 +133,10 @@ impl Worker {
                     });
                 }
             }
-            // A pending flush or shutdown bounds the retries by its deadline instead.
+            // A pending flush or shutdown deadline cuts the retries short.
             let stop = self.queue.earliest_deadline(deadline);
-            let give_up = match stop {
-                Some(stop) => Instant::now() + backoff >= stop,
-                None => retries >= MAX_RETRIES,
-            };
+            let give_up = retries >= MAX_RETRIES
+                || stop.is_some_and(|stop| Instant::now() + backoff >= stop);
             if give_up {
                 self.queue.record_dropped(count);
                 return;
