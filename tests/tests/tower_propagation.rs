@@ -15,7 +15,10 @@ use datadog_tower::propagation::{Propagator, Style};
 use datadog_tower::{DatadogClientLayer, DatadogServerLayer};
 use http_body_util::{BodyExt, Full};
 use tower::{Service, ServiceBuilder, ServiceExt};
-use tower_support::{by_resource, get as drive, headers_map, http_client, install_tracer, meta, serve, wait_for_spans};
+use tower_support::{
+    by_resource, get as drive, headers_map, http_client, install_tracer, meta, serve,
+    wait_for_spans,
+};
 
 type TracedClient = datadog_tower::client::DatadogClientService<tower_support::HttpClient>;
 
@@ -59,16 +62,28 @@ fn service_a(client: TracedClient, b: std::net::SocketAddr) -> Router {
             }),
         )
         .with_state(client)
-        .layer(DatadogServerLayer::builder().propagator(Propagator::builder().build()).build())
+        .layer(
+            DatadogServerLayer::builder()
+                .propagator(Propagator::builder().build())
+                .build(),
+        )
 }
 
-async fn run_style(agent: &TestAgent, handle: &datadog_subscriber::tracer::TracerHandle, styles: &[Style]) {
+async fn run_style(
+    agent: &TestAgent,
+    handle: &datadog_subscriber::tracer::TracerHandle,
+    styles: &[Style],
+) {
     agent.start_session(None);
     let b = serve(service_b()).await;
     let client = ServiceBuilder::new()
         .layer(
             DatadogClientLayer::builder()
-                .propagator(Propagator::builder().inject_styles(styles.iter().copied()).build())
+                .propagator(
+                    Propagator::builder()
+                        .inject_styles(styles.iter().copied())
+                        .build(),
+                )
                 .build(),
         )
         .service(http_client());
@@ -89,7 +104,7 @@ async fn run_style(agent: &TestAgent, handle: &datadog_subscriber::tracer::Trace
     assert_eq!(status, 200, "{body}");
     let wire: HashMap<String, String> = serde_json::from_str(&body).unwrap();
 
-    let spans = wait_for_spans(agent, handle, 3);
+    let spans = wait_for_spans(agent, handle, 3).await;
     let server_a = by_resource(&spans, "GET /a/{id}");
     let server_b = by_resource(&spans, "GET /b/{id}");
     let client = spans
@@ -114,7 +129,9 @@ async fn run_style(agent: &TestAgent, handle: &datadog_subscriber::tracer::Trace
         // B continues the same trace, as a child of the client span, with the same decision.
         assert_eq!(server_b["trace_id"], upstream_trace, "{label}");
         assert_eq!(server_b["parent_id"], client_id, "{label}");
-        let priority = server_b["metrics"]["_sampling_priority_v1"].as_f64().unwrap();
+        let priority = server_b["metrics"]["_sampling_priority_v1"]
+            .as_f64()
+            .unwrap();
         if styles.contains(&Style::Datadog) || styles.contains(&Style::TraceContext) {
             assert_eq!(priority, 2.0, "{label}");
         } else {
@@ -126,14 +143,34 @@ async fn run_style(agent: &TestAgent, handle: &datadog_subscriber::tracer::Trace
         assert_eq!(server_b["parent_id"], 0, "{label}");
     }
 
-    assert_eq!(has("x-datadog-trace-id"), styles.contains(&Style::Datadog), "{label}");
-    assert_eq!(has("traceparent"), styles.contains(&Style::TraceContext), "{label}");
-    assert_eq!(has("x-b3-traceid"), styles.contains(&Style::B3Multi), "{label}");
+    assert_eq!(
+        has("x-datadog-trace-id"),
+        styles.contains(&Style::Datadog),
+        "{label}"
+    );
+    assert_eq!(
+        has("traceparent"),
+        styles.contains(&Style::TraceContext),
+        "{label}"
+    );
+    assert_eq!(
+        has("x-b3-traceid"),
+        styles.contains(&Style::B3Multi),
+        "{label}"
+    );
     assert_eq!(has("b3"), styles.contains(&Style::B3), "{label}");
     assert_eq!(has("baggage"), styles.contains(&Style::Baggage), "{label}");
     if styles.contains(&Style::Datadog) {
-        assert_eq!(wire["x-datadog-trace-id"], upstream_trace.to_string(), "{label}");
-        assert_eq!(wire["x-datadog-parent-id"], client_id.to_string(), "{label}");
+        assert_eq!(
+            wire["x-datadog-trace-id"],
+            upstream_trace.to_string(),
+            "{label}"
+        );
+        assert_eq!(
+            wire["x-datadog-parent-id"],
+            client_id.to_string(),
+            "{label}"
+        );
         assert_eq!(wire["x-datadog-sampling-priority"], "2", "{label}");
     }
     if styles.contains(&Style::TraceContext) {

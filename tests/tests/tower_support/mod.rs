@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use bytes::Bytes;
@@ -30,7 +30,11 @@ pub fn http_client() -> HttpClient {
 
 /// Installs the Datadog tracer, sending to `agent`, as this thread's default subscriber, behind
 /// an `EnvFilter` with `filter` (for example `info` or `warn`).
-pub fn install_tracer(agent: &TestAgent, service: &str, filter: &str) -> (DefaultGuard, TracerHandle) {
+pub fn install_tracer(
+    agent: &TestAgent,
+    service: &str,
+    filter: &str,
+) -> (DefaultGuard, TracerHandle) {
     let (layer, handle) = TracerConfig::new()
         .service(service)
         .agent_url(&agent.url())
@@ -72,29 +76,47 @@ pub async fn get(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
-/// Flushes the tracer, then waits until the agent holds `count` spans in total.
-pub fn wait_for_spans(agent: &TestAgent, handle: &TracerHandle, count: usize) -> Vec<Value> {
-    assert!(handle.flush(Duration::from_secs(10)), "the tracer did not flush");
-    agent
-        .wait_for_traces(Duration::from_secs(20), |traces| {
-            traces.iter().map(Vec::len).sum::<usize>() >= count
-        })
-        .into_iter()
-        .flatten()
-        .collect()
+/// Waits until the agent holds at least `count` spans, flushing the tracer on each round. It
+/// sleeps asynchronously between rounds so that the test's own server tasks (on this
+/// current-thread runtime) keep running: a span that ends late still gets there.
+pub async fn wait_for_spans(agent: &TestAgent, handle: &TracerHandle, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            handle.flush(Duration::from_secs(10)),
+            "the tracer did not flush"
+        );
+        let spans: Vec<Value> = agent.traces().into_iter().flatten().collect();
+        if spans.len() >= count {
+            return spans;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {count} spans within 20s; received: {spans:#?}"
+        );
+    }
 }
 
 /// The span whose `resource` is `resource` (fails the test when there is not exactly one).
 pub fn by_resource<'a>(spans: &'a [Value], resource: &str) -> &'a Value {
     let matching: Vec<&Value> = spans.iter().filter(|s| s["resource"] == resource).collect();
-    assert_eq!(matching.len(), 1, "one span with resource {resource:?} in {spans:#?}");
+    assert_eq!(
+        matching.len(),
+        1,
+        "one span with resource {resource:?} in {spans:#?}"
+    );
     matching[0]
 }
 
 /// The span whose meta `key` is `value`.
 pub fn by_meta<'a>(spans: &'a [Value], key: &str, value: &str) -> &'a Value {
     let matching: Vec<&Value> = spans.iter().filter(|s| s["meta"][key] == value).collect();
-    assert_eq!(matching.len(), 1, "one span with {key}={value:?} in {spans:#?}");
+    assert_eq!(
+        matching.len(),
+        1,
+        "one span with {key}={value:?} in {spans:#?}"
+    );
     matching[0]
 }
 
@@ -119,6 +141,7 @@ pub fn headers_map(headers: &http::HeaderMap) -> HashMap<String, String> {
 /// The 128-bit trace id of a span: its lower half, plus `_dd.p.tid` as the upper half.
 pub fn trace_id_128(span: &Value) -> u128 {
     let low = u128::from(span["trace_id"].as_u64().unwrap());
-    let high = meta(span, "_dd.p.tid").map_or(0, |tid| u128::from(u64::from_str_radix(tid, 16).unwrap()));
+    let high =
+        meta(span, "_dd.p.tid").map_or(0, |tid| u128::from(u64::from_str_radix(tid, 16).unwrap()));
     (high << 64) | low
 }
