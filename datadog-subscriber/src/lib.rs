@@ -22,7 +22,9 @@
 
 pub mod context;
 pub mod correlation;
+mod init;
 pub mod logs;
 pub mod tracer;
 
+pub use init::{Builder, DEFAULT_SHUTDOWN_TIMEOUT, DatadogGuard, builder, init};
 pub use tracer::{DatadogSpanExt, current_context};

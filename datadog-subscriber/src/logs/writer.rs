@@ -30,6 +30,9 @@ use tracing_subscriber::fmt::MakeWriter;
 /// How long dropping a [`LogGuard`] waits for buffered lines to be written.
 pub const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long the background thread collects lines before writing while lines keep coming.
+const BATCH_DELAY: Duration = Duration::from_millis(5);
+
 /// One destination of the background thread, with the name used in its warning.
 pub(crate) struct Target {
     pub(crate) name: String,
@@ -44,6 +47,8 @@ struct State {
     /// Lines handed to the destinations so far (written or failed).
     written: u64,
     shutdown: bool,
+    /// The background thread sleeps until woken (nothing arrived during its last batch delay).
+    idle: bool,
 }
 
 struct Shared {
@@ -70,11 +75,16 @@ impl Shared {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let was_empty = state.buffer.is_empty();
+        let half = self.capacity / 2;
+        let crossed_half = state.buffer.len() < half && state.buffer.len() + line.len() >= half;
         state.buffer.extend_from_slice(line);
         state.accepted += 1;
+        // Wake the thread only when it sleeps for good or the buffer fills up: under load it
+        // collects lines for `BATCH_DELAY` on its own, which spares a wake-up per line.
+        let wake = state.idle || crossed_half;
+        state.idle = false;
         drop(state);
-        if was_empty {
+        if wake {
             self.work.notify_one();
         }
     }
@@ -84,6 +94,7 @@ impl Shared {
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
         let target = state.accepted;
+        state.idle = false;
         self.work.notify_one();
         while state.written < target {
             let now = Instant::now();
@@ -140,6 +151,7 @@ impl NonBlocking {
                 accepted: 0,
                 written: 0,
                 shutdown: false,
+                idle: false,
             }),
             work: Condvar::new(),
             progress: Condvar::new(),
@@ -257,17 +269,31 @@ impl Drop for LogGuard {
 
 fn run(shared: &Shared, mut targets: Vec<Target>) {
     let mut batch = Vec::new();
+    let mut busy = false;
     loop {
         let mut state = shared.lock();
         while state.buffer.is_empty() && !state.shutdown {
-            state = shared
-                .work
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            if busy {
+                // Lines are flowing: collect for a moment instead of waiting to be woken.
+                busy = false;
+                state = shared
+                    .work
+                    .wait_timeout(state, BATCH_DELAY)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            } else {
+                state.idle = true;
+                state = shared
+                    .work
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
         }
+        state.idle = false;
         if state.buffer.is_empty() {
             return; // shut down and drained
         }
+        busy = true;
         std::mem::swap(&mut batch, &mut state.buffer);
         let upto = state.accepted;
         drop(state);
