@@ -83,14 +83,20 @@ impl Visit for FieldWriter<'_> {
     }
 }
 
-/// `error.kind` (the type name as `Debug` shows it), `error.message` (`Display`) and
+/// `error.kind` (the type name, as far as `Debug` shows it), `error.message` (`Display`) and
 /// `error.stack` (`Debug`, which for error-reporting types holds the cause chain and backtrace).
 fn describe_error(out: &mut Vec<u8>, error: &(dyn Error + 'static), limit: usize) {
     let debug = format!("{error:?}");
-    let kind_end = debug
-        .find(|character: char| !(character.is_alphanumeric() || "_:".contains(character)))
-        .unwrap_or(debug.len());
-    let kind = debug[..kind_end].trim_end_matches(':');
+    // `dyn Error` has no type name; `Debug` output starts with it for derived impls. `io::Error`
+    // (the most common error) starts with its repr's variant instead, so it is named here.
+    let kind = if error.is::<std::io::Error>() {
+        "std::io::Error"
+    } else {
+        let kind_end = debug
+            .find(|character: char| !(character.is_alphanumeric() || "_:".contains(character)))
+            .unwrap_or(debug.len());
+        debug[..kind_end].trim_end_matches(':')
+    };
     if !kind.is_empty() {
         json::key(out, "error.kind", true);
         json::string(out, kind, limit);

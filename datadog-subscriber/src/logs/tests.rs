@@ -280,8 +280,22 @@ fn errors_fill_the_error_attributes() {
     let line = capture.only_line();
     assert_eq!(line["error"], error.to_string());
     assert_eq!(line["error.message"], error.to_string());
-    assert_eq!(line["error.kind"], "Os");
+    assert_eq!(line["error.kind"], "std::io::Error");
     assert_eq!(line["error.stack"], format!("{error:?}"));
+}
+
+#[test]
+fn the_error_kind_of_a_derived_debug_error_is_its_type_name() {
+    let error = "x".parse::<u32>().unwrap_err();
+    let capture = capture_with(LogConfig::default(), || {
+        tracing::warn!(
+            error = &error as &(dyn std::error::Error + 'static),
+            "bad number"
+        );
+    });
+    let line = capture.only_line();
+    assert_eq!(line["error.kind"], "ParseIntError");
+    assert_eq!(line["error.message"], "invalid digit found in string");
 }
 
 #[test]
