@@ -1,15 +1,15 @@
 //! The in-container Cloud Run sample: `serverless-init` wraps this process (it is the image's
-//! `ENTRYPOINT`), reads its JSON logs from stdout and forwards its traces from `localhost:8126`.
+//! `ENTRYPOINT`), reads its JSON logs from stdout and receives its traces on `localhost:8126`.
 //!
 //! Run it locally with `cargo run -p in-container`, then `curl localhost:8080/`.
 
 mod config;
 mod shutdown;
-mod telemetry;
 
 use std::net::Ipv4Addr;
 
 use axum::{Router, routing::get};
+use datadog_tower::DatadogServerLayer;
 use tokio::net::TcpListener;
 
 async fn hello() -> &'static str {
@@ -19,10 +19,22 @@ async fn hello() -> &'static str {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    telemetry::init();
+    // The tracer and JSON logs on stdout, configured from the DD_* variables.
+    let datadog = datadog_subscriber::init();
     let port = config::port();
-    let app = Router::new().route("/", get(hello));
+    // Every request continues its caller's trace (if any) in an `http.request` span.
+    let app = Router::new()
+        .route("/", get(hello))
+        .layer(DatadogServerLayer::from_env());
     let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await?;
     tracing::info!("starting server on port {port}");
-    shutdown::serve(listener, app).await
+    let served = shutdown::serve(listener, app).await;
+    // serverless-init flushes only after this process has exited: hand it everything now.
+    if !datadog.shutdown(shutdown::FLUSH_TIMEOUT) {
+        eprintln!(
+            "some traces or logs were not delivered within {:?}",
+            shutdown::FLUSH_TIMEOUT
+        );
+    }
+    served
 }

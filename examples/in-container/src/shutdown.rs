@@ -3,7 +3,7 @@
 //! Cloud Run sends SIGTERM and kills the container 10 s later. In-container, `serverless-init`
 //! forwards the signal to this process and needs up to 5 s for its own final flush *after* this
 //! process exits, so the app keeps its part under 5 s: at most [`DRAIN_TIMEOUT`] to finish
-//! in-flight requests, then a short final flush of traces and logs.
+//! in-flight requests, then at most [`FLUSH_TIMEOUT`] to hand over traces and logs.
 
 use std::future::{IntoFuture, pending};
 use std::time::Duration;
@@ -14,6 +14,9 @@ use tokio::sync::oneshot;
 
 /// How long in-flight requests may run on after the signal before the server stops anyway.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long the final flush of traces, logs (and metrics) may take.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Serves `app` until SIGTERM or SIGINT, then stops accepting connections and lets in-flight
 /// requests finish for up to [`DRAIN_TIMEOUT`].

@@ -1,28 +1,52 @@
 //! The sidecar Cloud Run sample: a `serverless-init` sidecar container receives this service's
-//! traces on `localhost:8126`, its metrics on `127.0.0.1:8125` and its logs from a shared volume.
+//! traces on `localhost:8126`, its metrics on `127.0.0.1:8125` and its logs from the file it
+//! tails on a shared volume.
 //!
 //! Run it locally with `cargo run -p sidecar`, then `curl localhost:8080/`.
 
 mod config;
 mod shutdown;
-mod telemetry;
 
 use std::net::Ipv4Addr;
 
-use axum::{Router, routing::get};
+use axum::{Router, extract::State, routing::get};
+use datadog_statsd::Statsd;
+use datadog_subscriber::logs::Destination;
+use datadog_tower::DatadogServerLayer;
 use tokio::net::TcpListener;
 
-async fn hello() -> &'static str {
+async fn hello(State(statsd): State<Statsd>) -> &'static str {
     tracing::info!("Hello world!");
+    // Serverless custom metrics must be distributions.
+    statsd.distribution("our-sample-app.sample-metric", 1.0);
     "Hello World!"
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    telemetry::init(&config::log_file());
+    // The tracer and JSON logs, configured from the DD_* variables. The logs go to stdout (for
+    // Cloud Logging) and to the file the sidecar tails: DD_SERVERLESS_LOG_PATH with `*.log`
+    // replaced by `app.log` (default /shared-volume/logs/app.log).
+    let datadog = datadog_subscriber::builder()
+        .logs(|logs| logs.destination(Destination::sidecar()))
+        .init();
+    // DogStatsD to the sidecar (127.0.0.1:8125 unless DD_DOGSTATSD_URL or DD_AGENT_HOST and
+    // DD_DOGSTATSD_PORT say otherwise), tagged with DD_ENV, DD_SERVICE and DD_VERSION.
+    let statsd = Statsd::from_env();
     let port = config::port();
-    let app = Router::new().route("/", get(hello));
+    let app = Router::new()
+        .route("/", get(hello))
+        .with_state(statsd.clone())
+        .layer(DatadogServerLayer::from_env());
     let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await?;
     tracing::info!("starting server on port {port}");
-    shutdown::serve(listener, app).await
+    let served = shutdown::serve(listener, app).await;
+    statsd.shutdown();
+    if !datadog.shutdown(shutdown::FLUSH_TIMEOUT) {
+        eprintln!(
+            "some traces or logs were not delivered within {:?}",
+            shutdown::FLUSH_TIMEOUT
+        );
+    }
+    served
 }

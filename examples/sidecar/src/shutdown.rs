@@ -3,7 +3,7 @@
 //! Cloud Run sends SIGTERM to every container of the instance and kills them 10 s later. The
 //! `serverless-init` sidecar flushes what it holds when it gets its own SIGTERM, so the app hands
 //! its traces, logs and metrics over promptly: at most [`DRAIN_TIMEOUT`] to finish in-flight
-//! requests, then a short final flush.
+//! requests, then at most [`FLUSH_TIMEOUT`] for the final flush.
 
 use std::future::{IntoFuture, pending};
 use std::time::Duration;
@@ -14,6 +14,9 @@ use tokio::sync::oneshot;
 
 /// How long in-flight requests may run on after the signal before the server stops anyway.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long the final flush of traces, logs (and metrics) may take.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Serves `app` until SIGTERM or SIGINT, then stops accepting connections and lets in-flight
 /// requests finish for up to [`DRAIN_TIMEOUT`].
