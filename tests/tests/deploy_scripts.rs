@@ -1,5 +1,6 @@
-//! The examples' deploy scripts: `shellcheck` clean, and run for real against stand-in `docker`,
-//! `gcloud` and `npx` executables that record how they were called (nothing is built or deployed).
+//! The examples' deploy scripts: `shellcheck` clean (with the load test script), and run for real
+//! against stand-in `docker`, `gcloud` and `npx` executables that record how they were called
+//! (nothing is built or deployed).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -8,6 +9,7 @@ use std::process::{Command, Output};
 
 const IN_CONTAINER: &str = "examples/in-container/build_and_deploy.sh";
 const SIDECAR: &str = "examples/sidecar/build_and_deploy.sh";
+const LOAD_TEST: &str = "scripts/load-test";
 const SHELLCHECK_INSTALL: &str =
     "apt-get install -y shellcheck (or ./scripts/setup-test-peers as root)";
 
@@ -113,10 +115,16 @@ const SIDECAR_REQUIRED: [(&str, &str); 6] = [
 ];
 
 #[test]
-fn the_deploy_scripts_are_shellcheck_clean() {
+fn the_deploy_and_load_scripts_are_shellcheck_clean() {
     let root = workspace();
     let output = Command::new("shellcheck")
-        .args(["--shell=bash", "--severity=style", IN_CONTAINER, SIDECAR])
+        .args([
+            "--shell=bash",
+            "--severity=style",
+            IN_CONTAINER,
+            SIDECAR,
+            LOAD_TEST,
+        ])
         .current_dir(&root)
         .output()
         .unwrap_or_else(|error| {
