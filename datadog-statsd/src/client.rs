@@ -1,9 +1,11 @@
 //! The [`Statsd`] client: hot path, flushing, background timer, cadence interop.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use crate::aggregation::{Aggregator, Limits};
 use crate::buffer::{Batch, Pushed};
@@ -47,7 +49,7 @@ pub struct Statsd {
 impl std::fmt::Debug for Statsd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Statsd")
-            .field("endpoint", self.inner.transport.endpoint())
+            .field("endpoint", self.inner.link.transport.endpoint())
             .field("max_payload", &self.inner.max_payload)
             .finish_non_exhaustive()
     }
@@ -65,20 +67,36 @@ struct Inner {
     profile: Profile,
     max_payload: usize,
     batch: Mutex<Batch>,
-    transport: Transport,
-    counters: Counters,
+    link: Arc<Link>,
+    /// Full datagrams waiting for the background thread (bounded); `None` without that thread.
+    queue: Option<Queue>,
     /// One bit per [`Error`] kind already logged.
     warned: AtomicU32,
     telemetry_tags: Option<String>,
-    worker: Arc<Signal>,
+    stopped: AtomicBool,
 }
 
-/// Wakes and stops the background thread.
-#[derive(Default)]
-struct Signal {
-    stopped: Mutex<bool>,
-    wake: Condvar,
+/// Both ends of the datagram queue: callers fill it, the background thread and `flush` empty it.
+type Queue = (Sender<Vec<u8>>, Receiver<Vec<u8>>);
+
+/// The socket and the counters, shared with the background thread.
+struct Link {
+    transport: Transport,
+    counters: Counters,
 }
+
+impl Link {
+    fn transmit(&self, datagram: &[u8]) {
+        match self.transport.send(datagram) {
+            Ok(()) => self.counters.sent(datagram.len()),
+            Err(Dropped::Unreachable) => self.counters.dropped_unreachable(datagram.len()),
+            Err(Dropped::Full | Dropped::Failed) => self.counters.dropped_writer(datagram.len()),
+        }
+    }
+}
+
+/// Datagrams the background thread may hold before callers send inline (8192 bytes each at most).
+const QUEUE_CAPACITY: usize = 64;
 
 impl Statsd {
     /// A client configured from the environment (`DD_DOGSTATSD_URL`, `DD_AGENT_HOST`,
@@ -147,11 +165,16 @@ impl Statsd {
             profile: builder.profile,
             max_payload,
             batch: Mutex::new(Batch::new(max_payload)),
-            transport,
-            counters: Counters::default(),
+            link: Arc::new(Link {
+                transport,
+                counters: Counters::default(),
+            }),
+            queue: builder
+                .background_thread
+                .then(|| crossbeam_channel::bounded(QUEUE_CAPACITY)),
             warned: AtomicU32::new(0),
             telemetry_tags,
-            worker: Arc::new(Signal::default()),
+            stopped: AtomicBool::new(false),
         });
         if builder.background_thread {
             spawn_worker(&inner, builder);
@@ -249,7 +272,7 @@ impl Statsd {
                 .and_then(|()| inner.push_whole(&line))
         };
         match &result {
-            Ok(()) => inner.counters.event(),
+            Ok(()) => inner.link.counters.event(),
             Err(error) => inner.reject(error),
         }
         result
@@ -267,7 +290,7 @@ impl Statsd {
                 .and_then(|()| inner.push_whole(&line))
         };
         match &result {
-            Ok(()) => inner.counters.service_check(),
+            Ok(()) => inner.link.counters.service_check(),
             Err(error) => inner.reject(error),
         }
         result
@@ -289,7 +312,7 @@ impl Statsd {
 
     /// What the client did so far: messages, datagrams and bytes sent, drops by cause.
     pub fn stats(&self) -> Stats {
-        self.inner.counters.snapshot()
+        self.inner.link.counters.snapshot()
     }
 
     /// The largest datagram this client sends.
@@ -350,7 +373,7 @@ impl cadence::MetricSink for StatsdSink {
     }
 
     fn stats(&self) -> cadence::SinkStats {
-        let stats = self.inner.counters.snapshot();
+        let stats = self.inner.link.counters.snapshot();
         cadence::SinkStats {
             bytes_sent: stats.bytes_sent,
             packets_sent: stats.packets_sent,
@@ -394,7 +417,7 @@ impl Inner {
         if sampled && rate < 1.0 && fastrand::f64() >= rate {
             return Ok(());
         }
-        self.counters.metric(kind);
+        self.link.counters.metric(kind);
         let cardinality = metric.cardinality.or(self.cardinality);
         if let Some(aggregator) = aggregator {
             let added = KEY.with(|key| match key.try_borrow_mut() {
@@ -469,7 +492,7 @@ impl Inner {
         match pushed {
             Pushed::Buffered => Ok(()),
             Pushed::Full(datagram) => {
-                self.transmit(&datagram);
+                self.dispatch(datagram);
                 Ok(())
             }
             Pushed::TooLong(len) => Err(Error::TooLong {
@@ -487,16 +510,23 @@ impl Inner {
         })
     }
 
-    fn transmit(&self, datagram: &[u8]) {
-        match self.transport.send(datagram) {
-            Ok(()) => self.counters.sent(datagram.len()),
-            Err(Dropped::Unreachable) => self.counters.dropped_unreachable(datagram.len()),
-            Err(Dropped::Full | Dropped::Failed) => self.counters.dropped_writer(datagram.len()),
-        }
+    /// Hands a full datagram to the background thread, so the caller does not pay the syscall;
+    /// sends it inline (still non-blocking) when the queue is full or there is no such thread.
+    fn dispatch(&self, datagram: Vec<u8>) {
+        let datagram = match &self.queue {
+            Some((sender, _)) => match sender.try_send(datagram) {
+                Ok(()) => return,
+                Err(TrySendError::Full(datagram) | TrySendError::Disconnected(datagram)) => {
+                    datagram
+                }
+            },
+            None => datagram,
+        };
+        self.link.transmit(&datagram);
     }
 
     fn reject(&self, error: &Error) {
-        self.counters.invalid();
+        self.link.counters.invalid();
         let bit = 1 << error.index();
         if self.warned.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
             tracing::warn!(target: "datadog_statsd", "DogStatsD message dropped: {error} (further ones are only counted)");
@@ -510,7 +540,7 @@ impl Inner {
                     self.reject(&error);
                 }
             });
-            self.counters.aggregated(contexts);
+            self.link.counters.aggregated(contexts);
         }
     }
 
@@ -521,7 +551,14 @@ impl Inner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
         if let Some(datagram) = datagram {
-            self.transmit(&datagram);
+            self.link.transmit(&datagram);
+        }
+        // What the background thread has not sent yet goes out now, from the caller: it may be
+        // the last moment this process gets CPU (Cloud Run after a response, shutdown).
+        if let Some((_, queued)) = &self.queue {
+            while let Ok(datagram) = queued.try_recv() {
+                self.link.transmit(&datagram);
+            }
         }
     }
 
@@ -532,7 +569,7 @@ impl Inner {
 
     fn report_telemetry(&self) {
         if let Some(tags) = &self.telemetry_tags {
-            for line in self.counters.report(tags) {
+            for line in self.link.counters.report(tags) {
                 // Telemetry lines are short; they always fit.
                 let _ = self.push(|buf| buf.extend_from_slice(line.as_bytes()));
             }
@@ -540,12 +577,7 @@ impl Inner {
     }
 
     fn stop_worker(&self) {
-        *self
-            .worker
-            .stopped
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
-        self.worker.wake.notify_all();
+        self.stopped.store(true, Ordering::Relaxed);
     }
 }
 
@@ -556,35 +588,40 @@ impl Drop for Inner {
     }
 }
 
-/// Starts the thread that flushes on a timer, re-opens a UDP socket whose host did not resolve
-/// and reports telemetry. It holds only a weak reference: dropping the last client stops it.
+/// Starts the thread that sends queued datagrams, flushes on a timer, re-opens a UDP socket
+/// whose host did not resolve and reports telemetry. It holds only a weak reference to the
+/// client: dropping the last clone disconnects the queue and ends it.
 fn spawn_worker(inner: &Arc<Inner>, builder: &StatsdBuilder) {
+    let Some((_, queue)) = &inner.queue else {
+        return;
+    };
+    let queue = queue.clone();
     let weak: Weak<Inner> = Arc::downgrade(inner);
-    let signal = Arc::clone(&inner.worker);
+    let link = Arc::clone(&inner.link);
     let tick = builder.flush_interval;
     let aggregation_every = builder.aggregation_interval;
     let telemetry_every = builder.telemetry_interval;
     let spawned = std::thread::Builder::new()
         .name("datadog-statsd".into())
         .spawn(move || {
+            let mut next_tick = Instant::now() + tick;
             let mut next_aggregation = Instant::now() + aggregation_every;
             let mut next_telemetry = Instant::now() + telemetry_every;
             loop {
-                {
-                    let stopped = signal
-                        .stopped
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let (stopped, _) = signal
-                        .wake
-                        .wait_timeout_while(stopped, tick, |stopped| !*stopped)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    if *stopped {
-                        break;
+                match queue.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
+                    Ok(datagram) => {
+                        link.transmit(&datagram);
+                        continue;
                     }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                    Err(RecvTimeoutError::Timeout) => {}
                 }
                 let Some(inner) = weak.upgrade() else { break };
+                if inner.stopped.load(Ordering::Relaxed) {
+                    break;
+                }
                 let now = Instant::now();
+                next_tick = now + tick;
                 if now >= next_aggregation {
                     inner.flush_aggregator();
                     next_aggregation = now + aggregation_every;
@@ -594,10 +631,10 @@ fn spawn_worker(inner: &Arc<Inner>, builder: &StatsdBuilder) {
                     next_telemetry = now + telemetry_every;
                 }
                 inner.flush_batch();
-                inner.transport.maintain();
+                link.transport.maintain();
             }
         });
     if let Err(error) = spawned {
-        tracing::warn!(target: "datadog_statsd", "no DogStatsD flush thread ({error}); sending when datagrams fill, on flush() and on drop");
+        tracing::warn!(target: "datadog_statsd", "no DogStatsD background thread ({error}); sending inline when datagrams fill, on flush() and on drop");
     }
 }
