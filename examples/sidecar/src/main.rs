@@ -19,6 +19,9 @@ async fn hello(State(statsd): State<Statsd>) -> &'static str {
     tracing::info!("Hello world!");
     // Serverless custom metrics must be distributions.
     statsd.distribution("our-sample-app.sample-metric", 1.0);
+    // Cloud Run gives CPU only while a request runs (request-based billing), so the client's
+    // background flush may not run for a while: send now (a non-blocking UDP send).
+    statsd.flush();
     "Hello World!"
 }
 
