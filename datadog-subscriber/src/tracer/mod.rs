@@ -40,6 +40,8 @@ mod warn;
 
 pub use config::{AgentAddress, TracerConfig};
 pub use export::ExportStats;
+#[doc(hidden)]
+pub use export::SamplePayload;
 pub use ext::DatadogSpanExt;
 pub use handle::TracerHandle;
 pub use layer::TracerLayer;

@@ -1,6 +1,7 @@
 //! What the tracer keeps per span: ids, timing, Datadog fields, and how `tracing` fields map to
 //! them.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,8 +28,8 @@ pub(crate) struct SpanFields {
     pub(crate) resource: Option<String>,
     pub(crate) span_type: Option<String>,
     pub(crate) error: bool,
-    pub(crate) meta: Vec<(&'static str, String)>,
-    pub(crate) metrics: Vec<(&'static str, f64)>,
+    /// `meta` and `metrics` in one list: one allocation per span for all its fields.
+    pub(crate) tags: Vec<(&'static str, TagValue)>,
     pub(crate) links: Vec<SpanLink>,
     /// The first span of this process in its trace (carries the sampling rates and the
     /// extraction tags).
@@ -49,8 +50,7 @@ impl SpanFields {
             resource: None,
             span_type: None,
             error: false,
-            meta: Vec::new(),
-            metrics: Vec::new(),
+            tags: Vec::new(),
             links: Vec::new(),
             is_local_root: false,
         }
@@ -61,32 +61,59 @@ impl SpanFields {
         !self.local_parent || self.parent_service != self.service
     }
 
-    pub(crate) fn meta(&self, key: &str) -> Option<&str> {
-        self.meta
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.as_str())
+    /// The string tags (`meta`).
+    pub(crate) fn meta_entries(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.tags.iter().filter_map(|(key, value)| match value {
+            TagValue::Str(text) => Some((*key, text.as_ref())),
+            TagValue::Num(_) => None,
+        })
     }
 
-    pub(crate) fn set_meta(&mut self, key: &'static str, value: String) {
-        if let Some(entry) = self.meta.iter_mut().find(|(k, _)| *k == key) {
+    /// The numeric tags (`metrics`).
+    pub(crate) fn metric_entries(&self) -> impl Iterator<Item = (&'static str, f64)> {
+        self.tags.iter().filter_map(|(key, value)| match value {
+            TagValue::Num(number) => Some((*key, *number)),
+            TagValue::Str(_) => None,
+        })
+    }
+
+    pub(crate) fn meta(&self, key: &str) -> Option<&str> {
+        self.meta_entries().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// A tag as sampling-rule globs see it: strings as they are, integers without a fraction.
+    pub(crate) fn tag_text(&self, key: &str) -> Option<String> {
+        self.tags
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, value)| match value {
+                TagValue::Str(text) => text.to_string(),
+                TagValue::Num(number) if number.fract() == 0.0 && number.abs() < 1e15 => {
+                    format!("{}", *number as i64)
+                }
+                TagValue::Num(number) => number.to_string(),
+            })
+    }
+
+    pub(crate) fn set_tag(&mut self, key: &'static str, value: TagValue) {
+        if let Some(entry) = self.tags.iter_mut().find(|(k, _)| *k == key) {
             entry.1 = value;
         } else {
-            self.meta.push((key, value));
+            self.tags.push((key, value));
         }
+    }
+
+    pub(crate) fn set_meta(&mut self, key: &'static str, value: impl Into<Cow<'static, str>>) {
+        self.set_tag(key, TagValue::Str(value.into()));
+    }
+
+    pub(crate) fn set_metric(&mut self, key: &'static str, value: f64) {
+        self.set_tag(key, TagValue::Num(value));
     }
 
     fn set_meta_if_absent(&mut self, key: &'static str, value: impl FnOnce() -> String) {
         if self.meta(key).is_none() {
-            self.meta.push((key, value()));
-        }
-    }
-
-    fn set_metric(&mut self, key: &'static str, value: f64) {
-        if let Some(entry) = self.metrics.iter_mut().find(|(k, _)| *k == key) {
-            entry.1 = value;
-        } else {
-            self.metrics.push((key, value));
+            self.set_meta(key, value());
         }
     }
 
@@ -106,6 +133,12 @@ impl SpanFields {
             self.set_meta_if_absent("error.stack", || stack);
         }
     }
+}
+
+/// A span tag: a string goes to `meta`, a number to `metrics`.
+pub(crate) enum TagValue {
+    Str(Cow<'static, str>),
+    Num(f64),
 }
 
 /// The tracer's extension on a live span.
@@ -151,10 +184,8 @@ impl Visit for FieldVisitor<'_> {
         if field.name() == "error" {
             self.0.error = value;
         } else {
-            self.0.set_meta(
-                field.name(),
-                if value { "true" } else { "false" }.to_owned(),
-            );
+            self.0
+                .set_meta(field.name(), if value { "true" } else { "false" });
         }
     }
 

@@ -206,14 +206,7 @@ impl Trace {
             return priority;
         }
         let settings = &self.tracer.settings;
-        let tag = |key: &str| -> Option<String> {
-            root.meta(key).map(str::to_owned).or_else(|| {
-                root.metrics
-                    .iter()
-                    .find(|(k, _)| *k == key)
-                    .map(|(_, value)| format_metric(*value))
-            })
-        };
+        let tag = |key: &str| root.tag_text(key);
         let subject = RuleSubject {
             service: root.service.as_deref().unwrap_or(&settings.service),
             name: root.name,
@@ -315,15 +308,6 @@ impl TraceState {
             baggage: Baggage::default(),
             finished: Vec::new(),
         }
-    }
-}
-
-/// A metric as sampling-rule tag globs see it: integers without a fraction.
-fn format_metric(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{}", value as i64)
-    } else {
-        value.to_string()
     }
 }
 

@@ -4,6 +4,7 @@
 mod agent;
 pub(crate) mod msgpack;
 mod queue;
+mod sample;
 mod worker;
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use queue::ExportQueue;
 pub use queue::ExportStats;
+pub use sample::SamplePayload;
 
 use super::config::TracerConfig;
 use super::sampling::{Decision, Sampler};

@@ -104,7 +104,7 @@ fn for_each_meta(
     first_in_chunk: bool,
     mut visit: impl FnMut(&str, &str),
 ) {
-    for (key, value) in &span.meta {
+    for (key, value) in span.meta_entries() {
         visit(key, value);
     }
     let own_service = span
@@ -161,8 +161,8 @@ fn for_each_metric(
     first_in_chunk: bool,
     mut visit: impl FnMut(&str, f64),
 ) {
-    for (key, value) in &span.metrics {
-        visit(key, *value);
+    for (key, value) in span.metric_entries() {
+        visit(key, value);
     }
     if span.is_top_level() {
         visit("_dd.top_level", 1.0);
@@ -273,7 +273,7 @@ mod tests {
         root.is_local_root = true;
         root.resource = Some("GET /".into());
         root.span_type = Some("web".into());
-        root.meta.push(("http.method", "GET".into()));
+        root.set_meta("http.method", "GET");
         root.links.push(
             SpanLink::new(TraceId::from_parts(7, 8), SpanId::new(9)).with_attribute("reason", "x"),
         );
@@ -283,7 +283,7 @@ mod tests {
         child.local_parent = true;
         child.service = Some("db".into());
         child.error = true;
-        child.metrics.push(("rows", 3.0));
+        child.set_metric("rows", 3.0);
         let mut decision = Decision::fixed(SamplingPriority::AUTO_KEEP, Some(1));
         decision.agent_rate = Some(0.5);
         let chunk = TraceChunk {

@@ -135,8 +135,8 @@ impl Worker {
             }
             // A pending flush or shutdown deadline cuts the retries short.
             let stop = self.queue.earliest_deadline(deadline);
-            let give_up = retries >= MAX_RETRIES
-                || stop.is_some_and(|stop| Instant::now() + backoff >= stop);
+            let give_up =
+                retries >= MAX_RETRIES || stop.is_some_and(|stop| Instant::now() + backoff >= stop);
             if give_up {
                 self.queue.record_dropped(count);
                 return;
