@@ -4,8 +4,32 @@
 
 /// Bytes that would break a metric line if they appeared in a name: the value separator, the field
 /// separator, the line separator and the characters with a meaning in the fields after the type.
+/// A table, because every call checks every byte of the name.
+static NAME_BREAKING: [bool; 256] = {
+    let mut table = [false; 256];
+    let breaking = b":|@#,\n\r";
+    let mut i = 0;
+    while i < breaking.len() {
+        table[breaking[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+/// ASCII bytes kept as they are in tags: letters, digits, `_`, `-`, `:`, `/`, `.`.
+static TAG_ASCII_OK: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b':' | b'/' | b'.');
+        b += 1;
+    }
+    table
+};
+
 fn is_name_breaking(byte: u8) -> bool {
-    matches!(byte, b':' | b'|' | b'@' | b'#' | b',' | b'\n' | b'\r')
+    NAME_BREAKING[byte as usize]
 }
 
 /// Appends a metric name, replacing every byte that would break the line with `_` (the intake
@@ -33,10 +57,7 @@ fn is_tag_char(c: char) -> bool {
 /// the line).
 pub(crate) fn push_tag(buf: &mut Vec<u8>, tag: &str) {
     // Fast path: ASCII tags made of allowed characters are copied as they are.
-    if tag
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':' | b'/' | b'.'))
-    {
+    if tag.bytes().all(|b| TAG_ASCII_OK[b as usize]) {
         buf.extend_from_slice(tag.as_bytes());
         return;
     }
@@ -68,7 +89,8 @@ pub(crate) fn push_tags(buf: &mut Vec<u8>, extra: &[&str], constant: &str) {
 /// Appends a finite float in its shortest round-trip form; integral values without a fraction
 /// (`1`, not `1.0`), as the official clients print them.
 pub(crate) fn push_f64(buf: &mut Vec<u8>, value: f64) {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
+    // `as i64` is one instruction; `fract()` may be a libm call on baseline x86-64.
+    if value.abs() < 1e15 && ((value as i64) as f64).to_bits() == value.to_bits() {
         push_i64(buf, value as i64);
     } else {
         let mut formatter = ryu::Buffer::new();
