@@ -29,6 +29,7 @@ mod layer;
 mod service;
 
 pub use future::ResponseFuture;
+#[cfg(feature = "reqwest")]
 pub(crate) use layer::ClientShared;
 pub use layer::{ClientLayerBuilder, DatadogClientLayer};
 pub use service::DatadogClientService;
