@@ -67,7 +67,7 @@ impl Middleware for DatadogReqwestMiddleware {
             Ok(response) => self.shared.record_status(&span, response.status()),
             Err(error) => {
                 self.shared
-                    .record_error(&span, &error.to_string(), "reqwest_middleware::Error")
+                    .record_error(&span, &error.to_string(), "reqwest_middleware::Error");
             }
         }
         result

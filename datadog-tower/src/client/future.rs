@@ -47,7 +47,7 @@ where
             Ok(response) => this.shared.record_status(this.span, response.status()),
             Err(error) => {
                 this.shared
-                    .record_error(this.span, &error.to_string(), std::any::type_name::<E>())
+                    .record_error(this.span, &error.to_string(), std::any::type_name::<E>());
             }
         }
         // The span closes now rather than when this future is dropped.
