@@ -35,6 +35,8 @@ mod handle;
 mod layer;
 mod sampling;
 mod span_data;
+#[cfg(test)]
+mod tests;
 mod trace;
 mod warn;
 

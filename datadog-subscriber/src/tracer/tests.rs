@@ -1,0 +1,136 @@
+//! The layer's ids, parenting and correlation data, without export.
+
+use std::sync::Arc;
+
+use tracing_subscriber::Registry;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+
+use super::{DatadogSpanExt, TracerConfig, current_context};
+use crate::context::{SamplingPriority, SpanContext, SpanId, SpanLink, TraceId};
+use crate::correlation::{CorrelationIds, with_detached};
+
+fn with_tracer<R>(config: TracerConfig, work: impl FnOnce() -> R) -> R {
+    let (layer, _handle) = config.enabled(false).build();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), work)
+}
+
+/// What the log layer would read from the span's extensions.
+fn correlation(span: &tracing::Span) -> Option<CorrelationIds> {
+    span.with_subscriber(|(id, dispatch)| {
+        let registry = dispatch.downcast_ref::<Registry>()?;
+        registry
+            .span(id)?
+            .extensions()
+            .get::<CorrelationIds>()
+            .copied()
+    })
+    .flatten()
+}
+
+#[test]
+fn children_inherit_the_trace_and_correlation_ids_follow_the_decision() {
+    with_tracer(TracerConfig::new(), || {
+        let root = tracing::info_span!("root");
+        let before = correlation(&root).unwrap();
+        assert!(!before.sampled, "undecided until the root is entered");
+        let _root = root.enter();
+        assert!(correlation(&root).unwrap().sampled);
+        let child = tracing::info_span!("child");
+        let (root_context, child_context) = (
+            root.datadog_context().unwrap(),
+            child.datadog_context().unwrap(),
+        );
+        assert_eq!(child_context.trace_id, root_context.trace_id);
+        assert_ne!(child_context.span_id, root_context.span_id);
+        assert_eq!(root_context.trace_id.high() & 0xffff_ffff, 0);
+        assert_ne!(root_context.trace_id.high(), 0);
+        assert_eq!(root_context.propagation_tags.get("_dd.p.dm"), Some("-0"));
+        let ids = correlation(&child).unwrap();
+        assert_eq!(
+            (ids.trace_id, ids.span_id),
+            (child_context.trace_id, child_context.span_id)
+        );
+        assert!(ids.sampled);
+        assert_eq!(child.in_scope(current_context), Some(child_context));
+    });
+}
+
+#[test]
+fn sixty_four_bit_generation_and_manual_drop() {
+    with_tracer(TracerConfig::new().trace_id_128_bit(false), || {
+        let root = tracing::info_span!("root");
+        root.reject_trace();
+        let context = root.datadog_context().unwrap();
+        assert_eq!(context.trace_id.high(), 0);
+        assert_eq!(
+            context.sampling_priority,
+            Some(SamplingPriority::USER_REJECT)
+        );
+        assert!(!correlation(&root).unwrap().sampled);
+    });
+}
+
+#[test]
+fn an_invalid_remote_context_starts_a_trace_that_keeps_baggage() {
+    with_tracer(TracerConfig::new(), || {
+        let mut remote = SpanContext::default();
+        remote.baggage.insert("user.id", "42");
+        remote
+            .span_links
+            .push(SpanLink::new(TraceId::from_u128(3), SpanId::new(4)));
+        let span = tracing::info_span!("request");
+        let before = span.datadog_context().unwrap();
+        span.set_remote_parent(remote);
+        let context = span.datadog_context().unwrap();
+        assert!(context.is_valid());
+        assert_ne!(context.trace_id, before.trace_id);
+        assert_eq!(context.baggage.get("user.id"), Some("42"));
+        assert_eq!(correlation(&span).unwrap().trace_id, context.trace_id);
+    });
+}
+
+#[test]
+fn set_remote_parent_on_a_child_is_ignored() {
+    with_tracer(TracerConfig::new(), || {
+        let root = tracing::info_span!("root");
+        let child = tracing::info_span!(parent: &root, "child");
+        let before = child.datadog_context().unwrap();
+        child.set_remote_parent(SpanContext::new(TraceId::from_u128(9), SpanId::new(9)));
+        assert_eq!(child.datadog_context().unwrap().trace_id, before.trace_id);
+    });
+}
+
+#[test]
+fn roots_continue_the_detached_context_unless_explicitly_parentless() {
+    let mut remote = SpanContext::new(TraceId::from_u128(77), SpanId::new(78));
+    remote.sampling_priority = Some(SamplingPriority::USER_KEEP);
+    remote.origin = Some("synthetics".into());
+    let remote = Arc::new(remote);
+    with_tracer(TracerConfig::new(), || {
+        with_detached(Some(remote.clone()), || {
+            let root = tracing::info_span!("work");
+            let context = root.datadog_context().unwrap();
+            assert_eq!(context.trace_id, remote.trace_id);
+            assert_eq!(context.sampling_priority, Some(SamplingPriority::USER_KEEP));
+            assert_eq!(context.origin.as_deref(), Some("synthetics"));
+            assert!(correlation(&root).unwrap().sampled);
+            let fresh = tracing::info_span!(parent: None, "unrelated");
+            assert_ne!(fresh.datadog_context().unwrap().trace_id, remote.trace_id);
+            assert_eq!(current_context().as_ref(), Some(&*remote));
+        });
+    });
+}
+
+#[test]
+fn untracked_spans_have_no_context() {
+    assert!(
+        tracing::info_span!("no subscriber")
+            .datadog_context()
+            .is_none()
+    );
+    with_tracer(TracerConfig::new(), || {
+        assert!(tracing::Span::none().datadog_context().is_none());
+        assert!(current_context().is_none());
+    });
+}
