@@ -3,7 +3,9 @@
 
 mod examples_support;
 
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use datadog_e2e_tests::test_agent::TestAgent;
 use examples_support::{App, PATIENCE, example_binary, log_matches_span, request_spans};
@@ -119,4 +121,43 @@ fn sigterm_right_after_a_request_exits_in_time_with_its_trace_and_log_delivered(
             .any(|line| line["message"] == "shutting down: finishing in-flight requests"),
         "{logs:#?}"
     );
+}
+
+#[test]
+fn a_request_in_flight_at_sigterm_is_answered_traced_and_logged_before_exit() {
+    let agent = TestAgent::start();
+    agent.start_session(None);
+    let mut app = start(&agent);
+
+    // Half a request on a fresh connection: the server has accepted it and read the first bytes
+    // when the signal comes (the pause only lets the idle server pick them up).
+    let mut connection = TcpStream::connect(("127.0.0.1", app.port())).unwrap();
+    connection
+        .write_all(b"GET / HTTP/1.1\r\nHost: example\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let signalled = Instant::now();
+    app.send_sigterm();
+    app.wait_for_log(|line| line["message"] == "shutting down: finishing in-flight requests");
+
+    connection.write_all(b"\r\n").unwrap();
+    let mut response = String::new();
+    connection.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.ends_with("\r\n\r\nHello World!"), "{response}");
+    assert!(
+        response.to_ascii_lowercase().contains("connection: close"),
+        "{response}"
+    );
+
+    let status = app.wait_for_exit(signalled);
+    assert!(status.success(), "exit status {status}");
+    let traces = agent.wait_for_traces(Duration::ZERO, |traces| !request_spans(traces).is_empty());
+    let span = &request_spans(&traces)[0];
+    let logs = app.logs();
+    let line = logs
+        .iter()
+        .find(|line| line["message"] == "Hello world!")
+        .expect("the request's log line was written before exit");
+    assert!(log_matches_span(line, span), "log {line} vs span {span}");
 }

@@ -170,26 +170,42 @@ impl App {
     /// close; returns the exit status and how long it took.
     pub fn terminate(&mut self) -> (ExitStatus, Duration) {
         let started = Instant::now();
+        self.send_sigterm();
+        let status = self.wait_for_exit(started);
+        (status, started.elapsed())
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn send_sigterm(&self) {
         let kill = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .expect("kill should run");
         assert!(kill.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the process to exit (failing the test if it is still running
+    /// [`CLOUD_RUN_SHUTDOWN_BUDGET`] after `signalled`) and for its stdout to close.
+    pub fn wait_for_exit(&mut self, signalled: Instant) -> ExitStatus {
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("wait for the example") {
                 break status;
             }
             assert!(
-                started.elapsed() < CLOUD_RUN_SHUTDOWN_BUDGET,
+                signalled.elapsed() < CLOUD_RUN_SHUTDOWN_BUDGET,
                 "the example was still running {CLOUD_RUN_SHUTDOWN_BUDGET:?} after SIGTERM"
             );
             std::thread::sleep(Duration::from_millis(10));
         };
-        let elapsed = started.elapsed();
         if let Some(reader) = self.reader.take() {
             reader.join().unwrap();
         }
-        (status, elapsed)
+        status
+    }
+
+    /// The port the app listens on.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 }
 
