@@ -303,3 +303,32 @@ fn follows_from_becomes_a_span_link() {
     assert_eq!(links[0]["span_id"], again_context.span_id.as_u64());
     assert_eq!(links[0]["flags"], 1 | (1u64 << 31));
 }
+
+#[cfg(unix)]
+#[test]
+fn traces_reach_an_agent_on_a_unix_socket() {
+    use datadog_e2e_tests::test_agent::TestAgentOptions;
+
+    let socket = std::env::temp_dir().join(format!(
+        "dd-tracer-e2e-{}-{}.sock",
+        std::process::id(),
+        datadog_e2e_tests::free_port()
+    ));
+    let agent = TestAgent::start_with(&TestAgentOptions {
+        env: vec![(
+            "DD_APM_RECEIVER_SOCKET".into(),
+            socket.display().to_string(),
+        )],
+        ..TestAgentOptions::default()
+    });
+    agent.start_session(None);
+    let url = format!("unix://{}", socket.display());
+    let (guard, handle) = install(datadog_subscriber::tracer::TracerConfig::new().agent_url(&url));
+    tracing::info_span!("over.unix.socket").in_scope(|| {});
+    let traces = deliver(&agent, &handle, &["over.unix.socket"]);
+    drop(guard);
+    assert_eq!(
+        span(&traces, "over.unix.socket")["meta"]["language"],
+        "rust"
+    );
+}
