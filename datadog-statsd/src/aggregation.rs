@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::format::{push_f64, push_i64, push_rate, push_set_member};
 use crate::message::{MetricType, MetricValue};
@@ -34,7 +34,7 @@ impl Hasher for ContextHasher {
     }
 }
 
-type Map = HashMap<Box<[u8]>, Entry, BuildHasherDefault<ContextHasher>>;
+type Map = HashMap<Box<[u8]>, Arc<Slot>, BuildHasherDefault<ContextHasher>>;
 
 enum Value {
     Count(i64),
@@ -49,10 +49,13 @@ enum Value {
     },
 }
 
-struct Entry {
+/// One context: its value for the current window (`None` when nothing arrived since the last
+/// flush). Shared with the [`crate::MetricHandle`]s that record into it without a map lookup.
+pub(crate) struct Slot {
     /// Where the name ends in the key; the rest is `|type` and the optional fields.
     name_len: usize,
-    value: Value,
+    kind: MetricType,
+    value: Mutex<Option<Value>>,
 }
 
 /// Limits that keep the aggregator's memory bounded.
@@ -69,6 +72,12 @@ pub(crate) struct Limits {
 pub(crate) struct Aggregator {
     contexts: Mutex<Map>,
     limits: Limits,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Aggregator {
@@ -89,60 +98,84 @@ impl Aggregator {
         value: MetricValue<'_>,
         rate: f64,
     ) -> bool {
-        let mut contexts = self
-            .contexts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(entry) = contexts.get_mut(key) {
-            update(&mut entry.value, value, self.limits.max_samples);
+        let mut contexts = lock(&self.contexts);
+        if let Some(slot) = contexts.get(key) {
+            self.record(slot, value, rate);
             return true;
         }
         if contexts.len() >= self.limits.max_contexts {
             return false;
         }
-        let mut fresh = match (kind, value) {
-            (MetricType::Count, _) => Value::Count(0),
-            (MetricType::Gauge, _) => Value::Gauge(0.0),
-            (MetricType::Set, _) => Value::Set(HashSet::new()),
+        let slot = Arc::new(Slot {
+            name_len,
+            kind,
+            value: Mutex::new(None),
+        });
+        self.record(&slot, value, rate);
+        contexts.insert(key.into(), slot);
+        true
+    }
+
+    /// The slot of a context, created if needed (`None` when the context limit is reached).
+    pub(crate) fn slot(&self, key: &[u8], name_len: usize, kind: MetricType) -> Option<Arc<Slot>> {
+        let mut contexts = lock(&self.contexts);
+        if let Some(slot) = contexts.get(key) {
+            return Some(Arc::clone(slot));
+        }
+        if contexts.len() >= self.limits.max_contexts {
+            return None;
+        }
+        let slot = Arc::new(Slot {
+            name_len,
+            kind,
+            value: Mutex::new(None),
+        });
+        contexts.insert(key.into(), Arc::clone(&slot));
+        Some(slot)
+    }
+
+    /// Adds a value to a slot.
+    pub(crate) fn record(&self, slot: &Slot, value: MetricValue<'_>, rate: f64) {
+        let mut state = lock(&slot.value);
+        let current = state.get_or_insert_with(|| match slot.kind {
+            MetricType::Count => Value::Count(0),
+            MetricType::Gauge => Value::Gauge(0.0),
+            MetricType::Set => Value::Set(HashSet::new()),
             _ => Value::Samples {
                 values: Vec::new(),
                 seen: 0,
                 rate,
             },
-        };
-        update(&mut fresh, value, self.limits.max_samples);
-        contexts.insert(
-            key.into(),
-            Entry {
-                name_len,
-                value: fresh,
-            },
-        );
-        true
+        });
+        update(current, value, self.limits.max_samples);
     }
 
     /// Ends the window: writes one message per context (several for packed values that do not
     /// fit one datagram of `max` bytes, one per set member) through `emit`, each ending with
-    /// `suffix` and `\n`. Returns the number of contexts.
+    /// `suffix` and `\n`. Contexts idle for a whole window and held by no handle are forgotten.
+    /// Returns the number of contexts written.
     pub(crate) fn flush(&self, suffix: &[u8], max: usize, emit: &mut dyn FnMut(&[u8])) -> usize {
-        let contexts = std::mem::take(
-            &mut *self
-                .contexts
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        let count = contexts.len();
+        let mut taken = Vec::new();
+        lock(&self.contexts).retain(|key, slot| {
+            match lock(&slot.value).take() {
+                Some(value) => taken.push((key.clone(), slot.name_len, value)),
+                // Idle: keep it only while a handle may still record into it.
+                None => return Arc::strong_count(slot) > 1,
+            }
+            true
+        });
+        let count = taken.len();
         let mut line = Vec::with_capacity(max);
         let mut tail = Vec::new();
-        for (key, entry) in contexts {
-            let (name, rest) = key.split_at(entry.name_len);
+        for (key, name_len, value) in taken {
+            let (name, rest) = key.split_at(name_len);
             let start = |line: &mut Vec<u8>| {
                 line.clear();
                 line.extend_from_slice(name);
             };
             tail.clear();
             tail.extend_from_slice(rest);
-            match entry.value {
+            match value {
                 Value::Count(sum) => {
                     tail.extend_from_slice(suffix);
                     tail.push(b'\n');

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
-use crate::aggregation::{Aggregator, Limits};
+use crate::aggregation::{Aggregator, Limits, Slot};
 use crate::buffer::{Batch, Pushed};
 use crate::config::{Profile, StatsdBuilder};
 use crate::event::Event;
@@ -320,6 +320,58 @@ impl Statsd {
         self.inner.max_payload
     }
 
+    /// A handle on one metric context (type, name, tags), registered once: every
+    /// [`MetricHandle::record`] then skips name and tag processing and the context lookup, the
+    /// cheapest way to report the same metric from every request.
+    ///
+    /// ```
+    /// use datadog_statsd::{MetricType, StatsdBuilder};
+    ///
+    /// let statsd = StatsdBuilder::new().build();
+    /// let requests = statsd.handle(MetricType::Distribution, "request.duration", &["route:/users"]);
+    /// requests.record(12.5);
+    /// ```
+    pub fn handle(&self, kind: MetricType, name: &str, tags: &[&str]) -> MetricHandle {
+        let inner = &self.inner;
+        let resolved = if name.is_empty() {
+            Err(Error::EmptyName)
+        } else {
+            inner.resolve_kind(kind)
+        };
+        let kind = resolved.clone().unwrap_or(kind);
+        let mut key = Vec::new();
+        key.extend_from_slice(inner.namespace.as_bytes());
+        push_name(&mut key, name);
+        let name_len = key.len();
+        key.push(b'|');
+        key.extend_from_slice(kind.as_str().as_bytes());
+        push_tags(&mut key, tags, &inner.constant_tags);
+        if let Some(cardinality) = inner.cardinality {
+            key.extend_from_slice(b"|card:");
+            key.extend_from_slice(cardinality.as_str().as_bytes());
+        }
+        let slot = match (&inner.aggregator, &resolved) {
+            (Some(aggregator), Ok(kind))
+                if *kind != MetricType::Set
+                    && (!kind.is_sampled() || inner.extended_aggregation) =>
+            {
+                aggregator.slot(&key, name_len, *kind)
+            }
+            _ => None,
+        };
+        let mut tail = key.split_off(name_len);
+        tail.extend_from_slice(&inner.suffix);
+        tail.push(b'\n');
+        MetricHandle {
+            inner: Arc::clone(inner),
+            kind,
+            error: resolved.err(),
+            slot,
+            head: key.into(),
+            tail: tail.into(),
+        }
+    }
+
     /// A [`cadence::MetricSink`] writing into this client's buffer and socket, so code written
     /// against cadence shares the non-blocking, buffered transport (without aggregation: cadence
     /// hands over finished lines).
@@ -335,6 +387,70 @@ impl Statsd {
     pub fn cadence_sink(&self) -> StatsdSink {
         StatsdSink {
             inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// A registered metric context; see [`Statsd::handle`]. Cheap to clone.
+#[derive(Clone)]
+pub struct MetricHandle {
+    inner: Arc<Inner>,
+    kind: MetricType,
+    /// Why every record is refused (empty name, type the receiver profile lacks).
+    error: Option<Error>,
+    /// The aggregator's slot; `None` when this context is not aggregated.
+    slot: Option<Arc<Slot>>,
+    /// `namespace` + name, and `|type|#tags|card:…` + origin fields + `\n`: the line around the
+    /// value when it is sent without aggregation.
+    head: Box<[u8]>,
+    tail: Box<[u8]>,
+}
+
+impl std::fmt::Debug for MetricHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricHandle")
+            .field("kind", &self.kind)
+            .field("name", &String::from_utf8_lossy(&self.head))
+            .field("aggregated", &self.slot.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MetricHandle {
+    /// Records a value: a count increment (rounded to an integer), a gauge, or a histogram,
+    /// distribution or timing (milliseconds) value. Never blocks or fails.
+    pub fn record(&self, value: f64) {
+        let inner = &*self.inner;
+        if let Some(error) = &self.error {
+            inner.reject(error);
+            return;
+        }
+        if !value.is_finite() {
+            inner.reject(&Error::NonFiniteValue);
+            return;
+        }
+        inner.link.counters.metric(self.kind);
+        let value = if self.kind == MetricType::Count {
+            MetricValue::Int(value.round() as i64)
+        } else {
+            MetricValue::Float(value)
+        };
+        if let (Some(slot), Some(aggregator)) = (&self.slot, &inner.aggregator) {
+            aggregator.record(slot, value, 1.0);
+            return;
+        }
+        let pushed = inner.push(|buf| {
+            buf.extend_from_slice(&self.head);
+            buf.push(b':');
+            match value {
+                MetricValue::Int(value) => push_i64(buf, value),
+                MetricValue::Float(value) => push_f64(buf, value),
+                MetricValue::Member(member) => push_set_member(buf, member),
+            }
+            buf.extend_from_slice(&self.tail);
+        });
+        if let Err(error) = pushed {
+            inner.reject(&error);
         }
     }
 }
@@ -389,11 +505,7 @@ impl Inner {
             return Err(Error::EmptyName);
         }
         let compat = self.profile == Profile::ServerlessCompat;
-        let kind = match metric.kind {
-            MetricType::Histogram | MetricType::Timing if compat => MetricType::Distribution,
-            MetricType::Set if compat => return Err(Error::Unsupported("a set")),
-            kind => kind,
-        };
+        let kind = self.resolve_kind(metric.kind)?;
         if let MetricValue::Float(value) = metric.value
             && !value.is_finite()
         {
@@ -457,6 +569,19 @@ impl Inner {
             buf.extend_from_slice(&self.suffix);
             buf.push(b'\n');
         })
+    }
+
+    /// The type actually sent: the compat receiver has distributions but no histograms,
+    /// timings or sets.
+    fn resolve_kind(&self, kind: MetricType) -> Result<MetricType, Error> {
+        if self.profile != Profile::ServerlessCompat {
+            return Ok(kind);
+        }
+        match kind {
+            MetricType::Histogram | MetricType::Timing => Ok(MetricType::Distribution),
+            MetricType::Set => Err(Error::Unsupported("a set")),
+            kind => Ok(kind),
+        }
     }
 
     fn aggregate(

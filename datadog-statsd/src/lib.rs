@@ -45,7 +45,7 @@ mod telemetry;
 mod transport;
 
 pub use cadence;
-pub use client::{Statsd, StatsdSink};
+pub use client::{MetricHandle, Statsd, StatsdSink};
 pub use config::{Profile, StatsdBuilder};
 pub use event::{AlertType, Event, Priority};
 pub use global::{global, set_global, shutdown_global};

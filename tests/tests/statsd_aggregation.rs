@@ -109,7 +109,10 @@ fn counts_gauges_sets_and_distributions_from_many_threads() {
     );
     let stats = statsd.stats();
     assert_eq!(stats.packets_dropped, 0);
-    assert_eq!(stats.aggregated_contexts, 4, "count, distribution, set, gauge");
+    assert_eq!(
+        stats.aggregated_contexts, 4,
+        "count, distribution, set, gauge"
+    );
 }
 
 #[test]
@@ -246,4 +249,63 @@ fn serverless_compat_profile_sends_what_that_receiver_understands() {
     );
     assert!(named(&metrics, "compat.set").is_empty());
     assert_eq!(statsd.stats().invalid, 2);
+}
+
+#[test]
+fn handles_record_into_the_same_contexts_across_windows() {
+    use datadog_statsd::MetricType;
+    let sink = DogStatsdSink::udp();
+    let statsd = aggregating(&sink).namespace("app").build();
+    let latency = statsd.handle(MetricType::Distribution, "latency", &["route:/users"]);
+    let hits = statsd.handle(MetricType::Count, "hits", &[]);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let (latency, hits) = (latency.clone(), hits.clone());
+            scope.spawn(move || {
+                for i in 0..250 {
+                    latency.record(f64::from(i));
+                    hits.record(1.0);
+                }
+            });
+        }
+    });
+    // The same context through a per-call API lands in the same line.
+    statsd.distribution_with_tags("latency", 1000.0, &["route:/users"]);
+    statsd.flush();
+    sink.wait_for(WAIT, |m| value_count(m, "app.latency") >= 1001)
+        .expect("every value");
+    // A second window: the handle's context survives the flush.
+    latency.record(7.0);
+    statsd.flush();
+    sink.wait_for(WAIT, |m| value_count(m, "app.latency") >= 1002)
+        .expect("second window");
+    let metrics = sink.metrics();
+    let mut values: Vec<f64> = named(&metrics, "app.latency")
+        .iter()
+        .flat_map(|m| m.float_values())
+        .collect();
+    values.sort_by(f64::total_cmp);
+    assert_eq!(values.len(), 1002);
+    assert_eq!(
+        values.iter().sum::<f64>(),
+        4.0 * f64::from((0..250).sum::<i32>()) + 1007.0
+    );
+    assert!(
+        named(&metrics, "app.latency")
+            .iter()
+            .all(|m| m.tags == ["route:/users"] && m.kind == "d")
+    );
+    assert_eq!(named(&metrics, "app.hits")[0].values, ["1000"]);
+
+    // Without aggregation a handle sends every value as its own message.
+    let plain = aggregating(&sink).aggregation(false).build();
+    sink.clear();
+    let gauge = plain.handle(MetricType::Gauge, "temp", &["room:a"]);
+    gauge.record(20.5);
+    gauge.record(f64::NAN);
+    plain.flush();
+    sink.wait_for_messages(1, WAIT);
+    assert_eq!(sink.metrics()[0].values, ["20.5"]);
+    assert_eq!(sink.metrics()[0].tags, ["room:a"]);
+    assert_eq!(plain.stats().invalid, 1);
 }
