@@ -45,6 +45,8 @@ pub const ERROR_TYPE: &str = "error.type";
 /// `true` on a server span whose response body was dropped before it was sent completely (the
 /// client went away, a timeout fired, ...).
 pub const RESPONSE_BODY_DROPPED: &str = "http.response.body.dropped";
+/// Metric `1` on server spans: compute trace metrics for them (Datadog's `_dd.measured`).
+pub const MEASURED: &str = "_dd.measured";
 /// Prefix of the baggage tags (`baggage.<key>`, `DD_TRACE_BAGGAGE_TAG_KEYS`).
 pub const BAGGAGE_PREFIX: &str = "baggage.";
 

@@ -110,6 +110,7 @@ async fn resources_statuses_urls_and_tags_follow_datadog_conventions() {
     // No forwarding header: the peer address of the connection.
     assert_eq!(meta(user, "http.client_ip"), Some("127.0.0.1"));
     assert_eq!(user["error"], 0);
+    assert_eq!(user["metrics"]["_dd.measured"], 1.0);
 
     // No route matched: the method alone, never the raw path.
     let fallback = by_resource(&spans, "GET");

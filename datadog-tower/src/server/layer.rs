@@ -13,7 +13,7 @@ use crate::propagation::{BaggageTagKeys, Propagator};
 use crate::span_callsite::SpanTemplate;
 
 /// The fields every server span declares, in this order, before the header and baggage tags.
-pub(crate) const FIXED_FIELDS: [&str; 15] = [
+pub(crate) const FIXED_FIELDS: [&str; 16] = [
     http_tags::SPAN_KIND,
     http_tags::SPAN_TYPE,
     http_tags::COMPONENT,
@@ -29,6 +29,7 @@ pub(crate) const FIXED_FIELDS: [&str; 15] = [
     http_tags::ERROR_TYPE,
     http_tags::RESPONSE_BODY_DROPPED,
     http_tags::ERROR,
+    http_tags::MEASURED,
 ];
 
 /// Positions in [`FIXED_FIELDS`].
@@ -48,6 +49,7 @@ pub(crate) mod field {
     pub(crate) const ERROR_TYPE: usize = 12;
     pub(crate) const BODY_DROPPED: usize = 13;
     pub(crate) const ERROR: usize = 14;
+    pub(crate) const MEASURED: usize = 15;
 }
 
 /// Everything the service, its futures and bodies share (one allocation per layer).

@@ -131,6 +131,7 @@ fn open_span<B>(shared: &ServerShared, request: &Request<B>) -> Span {
             &fields[field::CLIENT_IP],
             client_ip.as_ref().map(|ip| ip as &dyn Value),
         ),
+        (&fields[field::MEASURED], Some(&1_i64 as &dyn Value)),
     ]);
     if !span.is_disabled() {
         for (header, request_field, _) in &shared.header_fields {
