@@ -1,8 +1,8 @@
 //! Cost per call of a distribution with two tags (the handler pattern of the Cloud Run samples),
 //! sent over loopback UDP to a socket that a thread drains.
 //!
-//! Contenders, in one run: `datadog-statsd` aggregating (values packed per context) and plain
-//! buffered (aggregation off), cadence's `BufferedUdpMetricSink` (same 8192-byte datagrams),
+//! Contenders, in one run: `datadog-statsd` aggregating (values packed per context; per call, and
+//! through a pre-registered `MetricHandle`) and plain buffered (aggregation off), cadence's `BufferedUdpMetricSink` (same 8192-byte datagrams),
 //! `QueuingMetricSink` over it, and `UdpMetricSink` (one datagram per metric).
 //!
 //! Each round makes a chunk of calls and a flush, then waits until the drain thread counted every
@@ -236,6 +236,20 @@ fn distribution_with_two_tags(c: &mut Criterion) {
                 iters,
                 1000,
                 &|| aggregating.distribution_with_tags(NAME, 1.0, &TAGS),
+                &|| aggregating.flush(),
+            )
+        });
+    });
+    let handle = aggregating.handle(datadog_statsd::MetricType::Distribution, NAME, &TAGS);
+    group.bench_function("datadog_statsd_aggregating_handle", |b| {
+        b.iter_custom(|iters| {
+            measure(
+                &clock,
+                &drain,
+                "aggregating handle",
+                iters,
+                1000,
+                &|| handle.record(1.0),
                 &|| aggregating.flush(),
             )
         });

@@ -10,6 +10,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use crate::aggregation::{Aggregator, Limits, Slot};
 use crate::buffer::{Batch, Pushed};
 use crate::config::{Profile, StatsdBuilder};
+use crate::context_cache::{self, ContextCache};
 use crate::event::Event;
 use crate::format::{
     join_tags, push_f64, push_i64, push_name, push_rate, push_set_member, push_tags, push_u64,
@@ -19,6 +20,9 @@ use crate::message::{Cardinality, Error, Metric, MetricType, MetricValue};
 use crate::service_check::ServiceCheck;
 use crate::telemetry::{Counters, Stats};
 use crate::transport::{Dropped, Transport};
+
+/// Source of [`Inner::id`].
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 thread_local! {
     /// The context key being built for the aggregator, reused so the hot path allocates nothing.
@@ -56,6 +60,8 @@ impl std::fmt::Debug for Statsd {
 }
 
 struct Inner {
+    /// Unique per client, for the per-thread context cache.
+    id: u64,
     namespace: Box<str>,
     /// The client's tags, sanitised and comma-joined.
     constant_tags: Box<str>,
@@ -150,6 +156,7 @@ impl Statsd {
         });
         let compat = builder.profile == Profile::ServerlessCompat;
         let inner = Arc::new(Inner {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             namespace: builder.namespace.clone().into(),
             constant_tags: constant_tags.into(),
             suffix: suffix.into(),
@@ -532,13 +539,8 @@ impl Inner {
         self.link.counters.metric(kind);
         let cardinality = metric.cardinality.or(self.cardinality);
         if let Some(aggregator) = aggregator {
-            let added = KEY.with(|key| match key.try_borrow_mut() {
-                Ok(mut key) => {
-                    self.aggregate(aggregator, &mut key, metric, kind, rate, cardinality)
-                }
-                Err(_) => {
-                    self.aggregate(aggregator, &mut Vec::new(), metric, kind, rate, cardinality)
-                }
+            let added = context_cache::with(|cache| {
+                self.aggregate(aggregator, cache, metric, kind, rate, cardinality)
             });
             if added {
                 return Ok(());
@@ -584,15 +586,47 @@ impl Inner {
         }
     }
 
+    /// Adds the metric to its context: through this thread's cache when the same inputs were
+    /// seen recently, else by building the context key.
     fn aggregate(
         &self,
         aggregator: &Aggregator,
-        key: &mut Vec<u8>,
+        cache: Option<&mut ContextCache>,
         metric: &Metric<'_>,
         kind: MetricType,
         rate: f64,
         cardinality: Option<Cardinality>,
     ) -> bool {
+        let Some(cache) = cache else {
+            let mut key = Vec::new();
+            let name_len = self.context_key(&mut key, metric, kind, cardinality);
+            return aggregator.add(&key, name_len, kind, metric.value, rate);
+        };
+        if let Some(slot) = cache.find(self.id, kind, cardinality, metric.name, metric.tags) {
+            aggregator.record(slot, metric.value, rate);
+            return true;
+        }
+        let slot = KEY.with(|key| {
+            let mut key = key.borrow_mut();
+            let name_len = self.context_key(&mut key, metric, kind, cardinality);
+            aggregator.slot(&key, name_len, kind)
+        });
+        let Some(slot) = slot else {
+            return false;
+        };
+        aggregator.record(&slot, metric.value, rate);
+        cache.insert(self.id, kind, cardinality, metric.name, metric.tags, slot);
+        true
+    }
+
+    /// Writes the context key (`name|type|#tags|card:…`) into `key`; returns the name's length.
+    fn context_key(
+        &self,
+        key: &mut Vec<u8>,
+        metric: &Metric<'_>,
+        kind: MetricType,
+        cardinality: Option<Cardinality>,
+    ) -> usize {
         key.clear();
         key.extend_from_slice(self.namespace.as_bytes());
         push_name(key, metric.name);
@@ -604,7 +638,7 @@ impl Inner {
             key.extend_from_slice(b"|card:");
             key.extend_from_slice(cardinality.as_str().as_bytes());
         }
-        aggregator.add(key, name_len, kind, metric.value, rate)
+        name_len
     }
 
     /// Appends one message to the batch, sending the datagram it completes.

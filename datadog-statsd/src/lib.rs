@@ -35,6 +35,7 @@ mod aggregation;
 mod buffer;
 mod client;
 mod config;
+mod context_cache;
 mod event;
 mod format;
 mod global;
