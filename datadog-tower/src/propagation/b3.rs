@@ -6,10 +6,11 @@ use super::b3multi::{parse_ids, push_trace_id};
 use super::carrier::{Extractor, Injector};
 use super::names::B3;
 use super::number::push_hex;
+use super::text::{split, trim_ows};
 
 /// Reads the single header; a sampling-only value (`b3: 0`) carries no ids and yields nothing.
 pub(crate) fn extract<E: Extractor + ?Sized>(carrier: &E) -> Option<SpanContext> {
-    let mut fields = carrier.get(B3)?.trim().split('-');
+    let mut fields = split(trim_ows(carrier.get(B3)?), b'-');
     let (trace_id, span_id) = parse_ids(fields.next()?, fields.next()?)?;
     let mut context = SpanContext::new(trace_id, span_id);
     context.sampling_priority = match fields.next() {
@@ -21,17 +22,21 @@ pub(crate) fn extract<E: Extractor + ?Sized>(carrier: &E) -> Option<SpanContext>
     Some(context)
 }
 
-/// Writes `b3`.
-pub(crate) fn inject<I: Injector + ?Sized>(context: &SpanContext, carrier: &mut I) {
-    let mut value = String::with_capacity(51);
-    push_trace_id(&mut value, context.trace_id);
+/// Writes `b3`, formatted in `value`.
+pub(crate) fn inject<I: Injector + ?Sized>(
+    context: &SpanContext,
+    carrier: &mut I,
+    value: &mut String,
+) {
+    value.clear();
+    push_trace_id(value, context.trace_id);
     value.push('-');
-    push_hex(&mut value, u128::from(context.span_id.as_u64()), 16);
+    push_hex(value, u128::from(context.span_id.as_u64()), 16);
     match context.sampling_priority.map(SamplingPriority::value) {
         Some(priority) if priority > 1 => value.push_str("-d"),
         Some(1) => value.push_str("-1"),
         Some(_) => value.push_str("-0"),
         None => {}
     }
-    carrier.set(B3, value);
+    carrier.set_str(B3, value);
 }

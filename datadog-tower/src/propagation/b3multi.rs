@@ -5,17 +5,18 @@ use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId
 use super::carrier::{Extractor, Injector};
 use super::names::{B3_FLAGS, B3_SAMPLED, B3_SPAN_ID, B3_TRACE_ID};
 use super::number::{parse_hex_any_case, push_hex};
+use super::text::trim_ows;
 
 /// Reads a B3 context; both ids must be hex and non-zero.
 pub(crate) fn extract<E: Extractor + ?Sized>(carrier: &E) -> Option<SpanContext> {
     let (trace_id, span_id) = parse_ids(carrier.get(B3_TRACE_ID)?, carrier.get(B3_SPAN_ID)?)?;
     let mut context = SpanContext::new(trace_id, span_id);
-    context.sampling_priority = match carrier.get(B3_SAMPLED).map(str::trim) {
+    context.sampling_priority = match carrier.get(B3_SAMPLED).map(trim_ows) {
         Some("1") => Some(SamplingPriority::AUTO_KEEP),
         Some("0") => Some(SamplingPriority::AUTO_REJECT),
         _ => None,
     };
-    if carrier.get(B3_FLAGS).map(str::trim) == Some("1") {
+    if carrier.get(B3_FLAGS).map(trim_ows) == Some("1") {
         context.sampling_priority = Some(SamplingPriority::USER_KEEP);
     }
     Some(context)
@@ -23,8 +24,8 @@ pub(crate) fn extract<E: Extractor + ?Sized>(carrier: &E) -> Option<SpanContext>
 
 /// Parses a B3 trace id (1–32 hex digits) and span id (1–16), either case, both non-zero.
 pub(crate) fn parse_ids(trace_id: &str, span_id: &str) -> Option<(TraceId, SpanId)> {
-    let trace_id = parse_hex_any_case(trace_id.trim(), 32)?;
-    let span_id = parse_hex_any_case(span_id.trim(), 16)? as u64;
+    let trace_id = parse_hex_any_case(trim_ows(trace_id), 32)?;
+    let span_id = parse_hex_any_case(trim_ows(span_id), 16)? as u64;
     (trace_id != 0 && span_id != 0).then(|| (TraceId::from_u128(trace_id), SpanId::new(span_id)))
 }
 
@@ -34,18 +35,23 @@ pub(crate) fn push_trace_id(out: &mut String, trace_id: TraceId) {
     push_hex(out, trace_id.as_u128(), digits);
 }
 
-/// Writes the B3 headers (`x-b3-flags: 1` and no `x-b3-sampled` for a user keep).
-pub(crate) fn inject<I: Injector + ?Sized>(context: &SpanContext, carrier: &mut I) {
-    let mut trace_id = String::with_capacity(32);
-    push_trace_id(&mut trace_id, context.trace_id);
-    carrier.set(B3_TRACE_ID, trace_id);
-    let mut span_id = String::with_capacity(16);
-    push_hex(&mut span_id, u128::from(context.span_id.as_u64()), 16);
-    carrier.set(B3_SPAN_ID, span_id);
+/// Writes the B3 headers (`x-b3-flags: 1` and no `x-b3-sampled` for a user keep), formatted in
+/// `scratch`.
+pub(crate) fn inject<I: Injector + ?Sized>(
+    context: &SpanContext,
+    carrier: &mut I,
+    scratch: &mut String,
+) {
+    scratch.clear();
+    push_trace_id(scratch, context.trace_id);
+    carrier.set_str(B3_TRACE_ID, scratch);
+    scratch.clear();
+    push_hex(scratch, u128::from(context.span_id.as_u64()), 16);
+    carrier.set_str(B3_SPAN_ID, scratch);
     match context.sampling_priority.map(SamplingPriority::value) {
-        Some(priority) if priority > 1 => carrier.set(B3_FLAGS, "1".to_owned()),
-        Some(1) => carrier.set(B3_SAMPLED, "1".to_owned()),
-        Some(_) => carrier.set(B3_SAMPLED, "0".to_owned()),
+        Some(priority) if priority > 1 => carrier.set_str(B3_FLAGS, "1"),
+        Some(1) => carrier.set_str(B3_SAMPLED, "1"),
+        Some(_) => carrier.set_str(B3_SAMPLED, "0"),
         None => {}
     }
 }

@@ -6,8 +6,7 @@ use datadog_subscriber::context::Baggage;
 
 use super::carrier::{Extractor, Injector};
 use super::names::BAGGAGE;
-
-const OWS: [char; 2] = [' ', '\t'];
+use super::text::{split, split_once, trim_ows, trim_spaces};
 
 /// Reads every `baggage` field line (joined with `,`); `None` when absent, empty or malformed.
 ///
@@ -22,7 +21,7 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
     let mut valid = true;
     carrier.get_all(BAGGAGE, &mut |value| match value {
         None => valid = false,
-        Some(line) if line.trim_matches(OWS).is_empty() => {}
+        Some(line) if trim_ows(line).is_empty() => {}
         Some(line) => match &mut joined {
             None => joined = Some(Cow::Borrowed(line)),
             Some(all) => {
@@ -33,12 +32,12 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
         },
     });
     let header = joined.filter(|_| valid)?;
-    let header = header.trim_matches(OWS);
+    let header = trim_ows(&header);
 
     // First pass: find the members within the limits and check they are well formed.
     let mut accepted = 0usize;
     let mut bytes = 0usize;
-    for (index, member) in header.split(',').enumerate() {
+    for (index, member) in split(header, b',').enumerate() {
         let cost = member.len() + usize::from(index > 0);
         if index >= max_items || bytes + cost > max_bytes {
             break;
@@ -51,7 +50,7 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
         return None;
     }
     let mut baggage = Baggage::default();
-    for member in header.split(',').take(accepted) {
+    for member in split(header, b',').take(accepted) {
         let (key, value) = split_member(member)?;
         baggage.insert(percent_decode(key), percent_decode(value));
     }
@@ -59,8 +58,8 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
 }
 
 fn split_member(member: &str) -> Option<(&str, &str)> {
-    let (key, value) = member.split_once('=')?;
-    let (key, value) = (key.trim_matches(OWS), value.trim_matches(OWS));
+    let (key, value) = split_once(member, b'=')?;
+    let (key, value) = (trim_ows(key), trim_ows(value));
     (!key.is_empty() && !value.is_empty()).then_some((key, value))
 }
 
@@ -75,7 +74,7 @@ fn hex_value(byte: u8) -> Option<u8> {
 
 /// Decodes `%HH` escapes; other `%` stay literal; invalid UTF-8 becomes U+FFFD; `+` stays `+`.
 fn percent_decode(text: &str) -> String {
-    if !text.contains('%') {
+    if !text.bytes().any(|byte| byte == b'%') {
         return text.to_owned();
     }
     let bytes = text.as_bytes();
@@ -120,20 +119,20 @@ fn push_encoded(out: &mut String, text: &str, safe: fn(u8) -> bool) {
     }
 }
 
-/// Writes `baggage` when at least one item fits the limits.
+/// Writes `baggage` when at least one item fits the limits, formatted in `out`.
 pub(crate) fn inject<I: Injector + ?Sized>(
     baggage: &Baggage,
     carrier: &mut I,
-    max_items: usize,
-    max_bytes: usize,
+    (max_items, max_bytes): (usize, usize),
+    out: &mut String,
 ) {
-    let mut out = String::new();
+    out.clear();
     let mut items = 0usize;
     for (key, value) in baggage.iter() {
         if items == max_items {
             break;
         }
-        let (key, value) = (key.trim_matches(' '), value.trim_matches(' '));
+        let (key, value) = (trim_spaces(key), trim_spaces(value));
         if key.is_empty() || value.is_empty() {
             continue;
         }
@@ -141,9 +140,9 @@ pub(crate) fn inject<I: Injector + ?Sized>(
         if items > 0 {
             out.push(',');
         }
-        push_encoded(&mut out, key, key_safe);
+        push_encoded(out, key, key_safe);
         out.push('=');
-        push_encoded(&mut out, value, value_safe);
+        push_encoded(out, value, value_safe);
         if out.len() > max_bytes {
             out.truncate(mark);
             break;
@@ -151,7 +150,7 @@ pub(crate) fn inject<I: Injector + ?Sized>(
         items += 1;
     }
     if items > 0 {
-        carrier.set(BAGGAGE, out);
+        carrier.set_str(BAGGAGE, out);
     }
 }
 

@@ -46,15 +46,29 @@ pub trait Extractor {
 pub trait Injector {
     /// Sets the field `name` (lowercase) to `value`, replacing any previous value.
     fn set(&mut self, name: &str, value: String);
+
+    /// Like [`set`](Self::set) with a borrowed value; the propagator formats every header in one
+    /// reused buffer and calls this, so carriers that copy anyway (`HeaderMap`) copy only once.
+    fn set_str(&mut self, name: &str, value: &str) {
+        self.set(name, value.to_owned());
+    }
 }
 
 impl Extractor for HeaderMap {
     fn get(&self, name: &str) -> Option<&str> {
-        self.get(name).and_then(|value| value.to_str().ok())
+        let value = match known_header(name) {
+            Some(known) => self.get(known),
+            None => self.get(name),
+        };
+        value.and_then(|value| value.to_str().ok())
     }
 
     fn get_all<'a>(&'a self, name: &str, visit: &mut dyn FnMut(Option<&'a str>)) {
-        for value in self.get_all(name) {
+        let values = match known_header(name) {
+            Some(known) => self.get_all(known),
+            None => self.get_all(name),
+        };
+        for value in values {
             visit(value.to_str().ok());
         }
     }
@@ -62,45 +76,70 @@ impl Extractor for HeaderMap {
 
 impl Injector for HeaderMap {
     fn set(&mut self, name: &str, value: String) {
-        let Ok(value) = HeaderValue::try_from(value) else {
-            warn_once!(
-                header = name,
-                "dropping a propagation header whose value is not a valid HTTP header value"
-            );
-            return;
-        };
-        if let Some(name) = static_header_name(name) {
-            self.insert(name, value);
-        } else if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
-            self.insert(name, value);
-        } else {
-            warn_once!(
-                header = name,
-                "dropping a propagation header with an invalid name"
-            );
-        }
+        insert(self, name, HeaderValue::try_from(value));
+    }
+
+    fn set_str(&mut self, name: &str, value: &str) {
+        insert(self, name, HeaderValue::from_str(value));
     }
 }
 
-/// The header names this crate writes, without parsing or allocating a `HeaderName`.
-fn static_header_name(name: &str) -> Option<HeaderName> {
-    let name = match name {
-        names::DATADOG_TRACE_ID => names::DATADOG_TRACE_ID,
-        names::DATADOG_PARENT_ID => names::DATADOG_PARENT_ID,
-        names::DATADOG_SAMPLING_PRIORITY => names::DATADOG_SAMPLING_PRIORITY,
-        names::DATADOG_ORIGIN => names::DATADOG_ORIGIN,
-        names::DATADOG_TAGS => names::DATADOG_TAGS,
-        names::TRACEPARENT => names::TRACEPARENT,
-        names::TRACESTATE => names::TRACESTATE,
-        names::B3_TRACE_ID => names::B3_TRACE_ID,
-        names::B3_SPAN_ID => names::B3_SPAN_ID,
-        names::B3_SAMPLED => names::B3_SAMPLED,
-        names::B3_FLAGS => names::B3_FLAGS,
-        names::B3 => names::B3,
-        names::BAGGAGE => names::BAGGAGE,
+fn insert<E>(headers: &mut HeaderMap, name: &str, value: Result<HeaderValue, E>) {
+    let Ok(value) = value else {
+        warn_once!(
+            header = name,
+            "dropping a propagation header whose value is not a valid HTTP header value"
+        );
+        return;
+    };
+    if let Some(known) = known_header(name) {
+        headers.insert(known.clone(), value);
+    } else if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+        headers.insert(name, value);
+    } else {
+        warn_once!(
+            header = name,
+            "dropping a propagation header with an invalid name"
+        );
+    }
+}
+
+/// The header names this crate reads and writes, built once: looking a `&str` up in a
+/// `HeaderMap` parses and validates it every time, a `HeaderName` does not.
+static KNOWN_HEADERS: [HeaderName; 13] = [
+    HeaderName::from_static(names::DATADOG_TRACE_ID),
+    HeaderName::from_static(names::DATADOG_PARENT_ID),
+    HeaderName::from_static(names::DATADOG_SAMPLING_PRIORITY),
+    HeaderName::from_static(names::DATADOG_ORIGIN),
+    HeaderName::from_static(names::DATADOG_TAGS),
+    HeaderName::from_static(names::TRACEPARENT),
+    HeaderName::from_static(names::TRACESTATE),
+    HeaderName::from_static(names::B3_TRACE_ID),
+    HeaderName::from_static(names::B3_SPAN_ID),
+    HeaderName::from_static(names::B3_SAMPLED),
+    HeaderName::from_static(names::B3_FLAGS),
+    HeaderName::from_static(names::B3),
+    HeaderName::from_static(names::BAGGAGE),
+];
+
+fn known_header(name: &str) -> Option<&'static HeaderName> {
+    let index = match name {
+        names::DATADOG_TRACE_ID => 0,
+        names::DATADOG_PARENT_ID => 1,
+        names::DATADOG_SAMPLING_PRIORITY => 2,
+        names::DATADOG_ORIGIN => 3,
+        names::DATADOG_TAGS => 4,
+        names::TRACEPARENT => 5,
+        names::TRACESTATE => 6,
+        names::B3_TRACE_ID => 7,
+        names::B3_SPAN_ID => 8,
+        names::B3_SAMPLED => 9,
+        names::B3_FLAGS => 10,
+        names::B3 => 11,
+        names::BAGGAGE => 12,
         _ => return None,
     };
-    Some(HeaderName::from_static(name))
+    Some(&KNOWN_HEADERS[index])
 }
 
 impl<S: std::hash::BuildHasher> Extractor for HashMap<String, String, S> {

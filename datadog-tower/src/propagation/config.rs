@@ -188,21 +188,6 @@ const DEFAULT_TAGS_MAX_LENGTH: usize = 512;
 const DEFAULT_BAGGAGE_MAX_ITEMS: usize = 64;
 const DEFAULT_BAGGAGE_MAX_BYTES: usize = 8192;
 
-/// Environment variables honoured, for documentation and tests.
-pub const ENV_VARS: [&str; 11] = [
-    "DD_TRACE_PROPAGATION_STYLE_EXTRACT",
-    "DD_TRACE_PROPAGATION_STYLE_INJECT",
-    "DD_TRACE_PROPAGATION_STYLE",
-    "OTEL_PROPAGATORS",
-    "DD_TRACE_PROPAGATION_EXTRACT_FIRST",
-    "DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT",
-    "DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH",
-    "DD_TRACE_BAGGAGE_MAX_ITEMS",
-    "DD_TRACE_BAGGAGE_MAX_BYTES",
-    "DD_TRACE_BAGGAGE_TAG_KEYS",
-    "DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED",
-];
-
 /// How a style list value parsed.
 enum StyleList {
     /// Explicitly `none`: propagation disabled in that direction.

@@ -9,6 +9,7 @@ use super::names::{
 use super::number::{
     parse_decimal_i32, parse_decimal_u64, parse_lower_hex, push_decimal, push_hex,
 };
+use super::text::{split, split_once, trim_ows, trim_spaces};
 
 /// The tag carrying the upper 64 bits of the trace id.
 pub(crate) const TID_TAG: &str = "_dd.p.tid";
@@ -17,21 +18,37 @@ pub(crate) const DM_TAG: &str = "_dd.p.dm";
 const PROPAGATED_PREFIX: &str = "_dd.p.";
 const LEGACY_UPSTREAM_SERVICES: &str = "_dd.p.upstream_services";
 
+/// The first field line of `name`: `Ok(None)` when absent, `Err` when present but not text.
+fn first_value<'a, E: Extractor + ?Sized>(
+    carrier: &'a E,
+    name: &str,
+) -> Result<Option<&'a str>, ()> {
+    let mut first: Option<Option<&'a str>> = None;
+    carrier.get_all(name, &mut |value| {
+        first.get_or_insert(value);
+    });
+    match first {
+        None => Ok(None),
+        Some(Some(value)) => Ok(Some(value)),
+        Some(None) => Err(()),
+    }
+}
+
 /// Reads a Datadog context; `None` when the trace id is missing or any id/priority is invalid.
 pub(crate) fn extract<E: Extractor + ?Sized>(
     carrier: &E,
     tags_max_length: usize,
 ) -> Option<SpanContext> {
-    let trace_id = parse_decimal_u64(carrier.get(DATADOG_TRACE_ID)?.trim())?;
+    let trace_id = parse_decimal_u64(trim_ows(first_value(carrier, DATADOG_TRACE_ID).ok()??))?;
     if trace_id == 0 {
         return None;
     }
-    let parent_id = match carrier.get(DATADOG_PARENT_ID) {
-        Some(value) => parse_decimal_u64(value.trim())?,
+    let parent_id = match first_value(carrier, DATADOG_PARENT_ID).ok()? {
+        Some(value) => parse_decimal_u64(trim_ows(value))?,
         None => 0,
     };
-    let sampling_priority = match carrier.get(DATADOG_SAMPLING_PRIORITY) {
-        Some(value) => Some(SamplingPriority::new(parse_decimal_i32(value.trim())?)),
+    let sampling_priority = match first_value(carrier, DATADOG_SAMPLING_PRIORITY).ok()? {
+        Some(value) => Some(SamplingPriority::new(parse_decimal_i32(trim_ows(value))?)),
         None => None,
     };
     let mut context = SpanContext::new(TraceId::from_parts(0, trace_id), SpanId::new(parent_id));
@@ -40,16 +57,18 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
         .get(DATADOG_ORIGIN)
         .filter(|origin| !origin.is_empty() && origin.bytes().all(|b| (0x20..=0x7e).contains(&b)))
         .map(str::to_owned);
-    if let Some(tags) = carrier.get(DATADOG_TAGS) {
-        decode_tags(tags, tags_max_length, &mut context);
+    match first_value(carrier, DATADOG_TAGS) {
+        Ok(Some(tags)) => decode_tags(tags, tags_max_length, &mut context),
+        Ok(None) => {}
+        Err(()) => context.propagation_error = Some("decoding_error".to_owned()),
     }
     Some(context)
 }
 
 /// Splits one `key=value` member; `None` when it breaks the tagset grammar.
 fn split_tag(member: &str) -> Option<(&str, &str)> {
-    let (key, value) = member.split_once('=')?;
-    let value = value.trim_matches(' ');
+    let (key, value) = split_once(member, b'=')?;
+    let value = trim_spaces(value);
     let key_ok = !key.is_empty()
         && key
             .bytes()
@@ -63,7 +82,7 @@ fn split_tag(member: &str) -> Option<(&str, &str)> {
 
 /// The members of a tagset; one trailing comma is tolerated (as dd-trace-py does).
 fn members(tags: &str) -> impl Iterator<Item = &str> {
-    tags.strip_suffix(',').unwrap_or(tags).split(',')
+    split(tags.strip_suffix(',').unwrap_or(tags), b',')
 }
 
 fn decode_tags(tags: &str, max_length: usize, context: &mut SpanContext) {
@@ -118,37 +137,45 @@ pub(crate) fn valid_decision_maker(value: &str) -> bool {
         .is_some_and(|mechanism| mechanism <= 255)
 }
 
-/// Why `x-datadog-tags` was not sent.
+/// Writes the `x-datadog-*` headers, formatted in `scratch`; returns why `x-datadog-tags` was
+/// not sent, if it was not.
 pub(crate) fn inject<I: Injector + ?Sized>(
     context: &SpanContext,
     carrier: &mut I,
     tags_max_length: usize,
+    scratch: &mut String,
 ) -> Option<&'static str> {
-    let mut value = String::with_capacity(20);
-    push_decimal(&mut value, context.trace_id.low());
-    carrier.set(DATADOG_TRACE_ID, value);
-    let mut value = String::with_capacity(20);
-    push_decimal(&mut value, context.span_id.as_u64());
-    carrier.set(DATADOG_PARENT_ID, value);
+    scratch.clear();
+    push_decimal(scratch, context.trace_id.low());
+    carrier.set_str(DATADOG_TRACE_ID, scratch);
+    scratch.clear();
+    push_decimal(scratch, context.span_id.as_u64());
+    carrier.set_str(DATADOG_PARENT_ID, scratch);
     if let Some(priority) = context.sampling_priority {
-        let mut value = String::with_capacity(4);
-        super::number::push_signed_decimal(&mut value, priority.value());
-        carrier.set(DATADOG_SAMPLING_PRIORITY, value);
+        scratch.clear();
+        super::number::push_signed_decimal(scratch, priority.value());
+        carrier.set_str(DATADOG_SAMPLING_PRIORITY, scratch);
     }
     if let Some(origin) = &context.origin {
-        carrier.set(DATADOG_ORIGIN, origin.clone());
+        carrier.set_str(DATADOG_ORIGIN, origin);
     }
-    match encode_tags(context, tags_max_length) {
-        Ok(Some(tags)) => {
-            carrier.set(DATADOG_TAGS, tags);
+    scratch.clear();
+    match encode_tags(context, tags_max_length, scratch) {
+        Ok(true) => {
+            carrier.set_str(DATADOG_TAGS, scratch);
             None
         }
-        Ok(None) => None,
+        Ok(false) => None,
         Err(error) => Some(error),
     }
 }
 
-fn encode_tags(context: &SpanContext, max_length: usize) -> Result<Option<String>, &'static str> {
+/// Appends the `x-datadog-tags` value to `out`; `Ok(false)` when there are no tags.
+fn encode_tags(
+    context: &SpanContext,
+    max_length: usize,
+    out: &mut String,
+) -> Result<bool, &'static str> {
     let high = context.trace_id.high();
     let tags = || {
         context
@@ -158,7 +185,7 @@ fn encode_tags(context: &SpanContext, max_length: usize) -> Result<Option<String
     };
     let count = tags().count() + usize::from(high != 0);
     if count == 0 {
-        return Ok(None);
+        return Ok(false);
     }
     if max_length == 0 {
         return Err("disabled");
@@ -182,7 +209,6 @@ fn encode_tags(context: &SpanContext, max_length: usize) -> Result<Option<String
     if length > max_length {
         return Err("inject_max_size");
     }
-    let mut out = String::with_capacity(length);
     for (key, value) in tags() {
         if !out.is_empty() {
             out.push(',');
@@ -197,9 +223,9 @@ fn encode_tags(context: &SpanContext, max_length: usize) -> Result<Option<String
         }
         out.push_str(TID_TAG);
         out.push('=');
-        push_hex(&mut out, u128::from(high), 16);
+        push_hex(out, u128::from(high), 16);
     }
-    Ok(Some(out))
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -229,6 +255,20 @@ mod tests {
     }
 
     #[test]
+    fn a_non_text_parent_id_voids_the_context() {
+        use http::{HeaderMap, HeaderValue};
+        let mut carrier = HeaderMap::new();
+        carrier.insert("x-datadog-trace-id", HeaderValue::from_static("1"));
+        carrier.insert(
+            "x-datadog-parent-id",
+            HeaderValue::from_bytes(b"\xff").unwrap(),
+        );
+        assert!(extract(&carrier, 512).is_none());
+        carrier.remove("x-datadog-parent-id");
+        assert_eq!(extract(&carrier, 512).unwrap().span_id, SpanId::INVALID);
+    }
+
+    #[test]
     fn tags_over_the_limit_are_dropped() {
         let carrier = headers(&[("x-datadog-trace-id", "1"), ("x-datadog-tags", "_dd.p.a=1")]);
         let context = extract(&carrier, 8).unwrap();
@@ -245,11 +285,10 @@ mod tests {
         let mut context = SpanContext::new(TraceId::from_parts(0xab, 1), SpanId::new(2));
         context.propagation_tags.insert(TID_TAG, "stale");
         context.propagation_tags.insert(DM_TAG, "-0");
-        assert_eq!(
-            encode_tags(&context, 512),
-            Ok(Some("_dd.p.dm=-0,_dd.p.tid=00000000000000ab".to_owned()))
-        );
-        assert_eq!(encode_tags(&context, 10), Err("inject_max_size"));
-        assert_eq!(encode_tags(&context, 0), Err("disabled"));
+        let mut out = String::new();
+        assert_eq!(encode_tags(&context, 512, &mut out), Ok(true));
+        assert_eq!(out, "_dd.p.dm=-0,_dd.p.tid=00000000000000ab");
+        assert_eq!(encode_tags(&context, 10, &mut out), Err("inject_max_size"));
+        assert_eq!(encode_tags(&context, 0, &mut out), Err("disabled"));
     }
 }

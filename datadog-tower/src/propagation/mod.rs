@@ -41,11 +41,11 @@ mod number;
 #[cfg(feature = "opentelemetry")]
 mod opentelemetry;
 mod propagator;
+mod text;
 mod tracecontext;
 
 pub use carrier::{Extractor, Injector};
 pub use config::{
-    BaggageTagKeys, DEFAULT_STYLES, ENV_VARS, ExtractBehavior, PropagationConfig,
-    PropagatorBuilder, Style,
+    BaggageTagKeys, DEFAULT_STYLES, ExtractBehavior, PropagationConfig, PropagatorBuilder, Style,
 };
 pub use propagator::Propagator;

@@ -75,7 +75,8 @@ pub(crate) fn push_hex(out: &mut String, value: u128, digits: usize) {
         let shift = (digits - 1 - index) * 4;
         *slot = HEX_DIGITS[((value >> shift) & 0xf) as usize];
     }
-    out.extend(buffer[..digits].iter().map(|&byte| char::from(byte)));
+    // One bulk copy; the digits are ASCII, so this never fails.
+    out.push_str(std::str::from_utf8(&buffer[..digits]).unwrap_or_default());
 }
 
 /// Appends `value` in decimal.
@@ -91,7 +92,7 @@ pub(crate) fn push_decimal(out: &mut String, value: u64) {
             break;
         }
     }
-    out.extend(buffer[start..].iter().map(|&byte| char::from(byte)));
+    out.push_str(std::str::from_utf8(&buffer[start..]).unwrap_or_default());
 }
 
 /// Appends a signed `value` in decimal.

@@ -10,6 +10,9 @@ use super::config::{BaggageTagKeys, ExtractBehavior, PropagationConfig, Propagat
 use super::number::hex16;
 use super::{b3, b3multi, baggage, datadog, names, tracecontext};
 
+/// Room for the longest usual header (a `tracestate` with a few vendors) without regrowing.
+const SCRATCH_CAPACITY: usize = 256;
+
 /// Extracts and injects trace context in the configured styles, as Datadog SDKs do.
 ///
 /// Cheap to clone (the settings are shared).
@@ -333,13 +336,11 @@ impl Propagator {
         carrier: &mut I,
     ) -> Option<&'static str> {
         let config = &self.inner.config;
+        // Every header is formatted in this one buffer and copied out by the carrier.
+        let mut scratch = String::with_capacity(SCRATCH_CAPACITY);
         if self.inner.inject_baggage && !context.baggage.is_empty() {
-            baggage::inject(
-                &context.baggage,
-                carrier,
-                config.baggage_max_items,
-                config.baggage_max_bytes,
-            );
+            let limits = (config.baggage_max_items, config.baggage_max_bytes);
+            baggage::inject(&context.baggage, carrier, limits, &mut scratch);
         }
         if !context.is_valid() {
             return None;
@@ -347,10 +348,13 @@ impl Propagator {
         let mut error = None;
         for style in &self.inner.trace_inject {
             match style {
-                Style::Datadog => error = datadog::inject(context, carrier, config.tags_max_length),
-                Style::TraceContext => tracecontext::inject(context, carrier),
-                Style::B3Multi => b3multi::inject(context, carrier),
-                Style::B3 => b3::inject(context, carrier),
+                Style::Datadog => {
+                    let max = config.tags_max_length;
+                    error = datadog::inject(context, carrier, max, &mut scratch);
+                }
+                Style::TraceContext => tracecontext::inject(context, carrier, &mut scratch),
+                Style::B3Multi => b3multi::inject(context, carrier, &mut scratch),
+                Style::B3 => b3::inject(context, carrier, &mut scratch),
                 Style::Baggage => {}
             }
         }

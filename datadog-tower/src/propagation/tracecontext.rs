@@ -8,6 +8,7 @@ use super::carrier::{Extractor, Injector};
 use super::datadog::{DM_TAG, TID_TAG};
 use super::names::{TRACEPARENT, TRACESTATE};
 use super::number::{parse_decimal_i32, parse_lower_hex, push_hex, push_signed_decimal};
+use super::text::{split, split_once, trim_ows};
 
 const MAX_MEMBERS: usize = 32;
 const MAX_STATE_BYTES: usize = 512;
@@ -23,6 +24,10 @@ pub(crate) struct W3cContext<'a> {
     pub(crate) raw_state: Option<Cow<'a, str>>,
     /// Whether `raw_state` may be interpreted (only visible ASCII and spaces).
     state_valid: bool,
+    /// Where the last `dd=` member lies in `raw_state`.
+    dd_range: Option<(usize, usize)>,
+    /// How many non-`dd` members `raw_state` has.
+    other_members: usize,
 }
 
 /// Reads `traceparent` (exactly one field line) and joins every `tracestate` field line.
@@ -44,7 +49,7 @@ pub(crate) fn extract<'a, E: Extractor + ?Sized>(carrier: &'a E) -> Option<W3cCo
     let mut state_valid = true;
     carrier.get_all(TRACESTATE, &mut |value| match value {
         None => state_valid = false,
-        Some(line) if line.trim_matches(OWS).is_empty() => {}
+        Some(line) if trim_ows(line).is_empty() => {}
         Some(line) => match &mut raw_state {
             None => raw_state = Some(Cow::Borrowed(line)),
             Some(joined) => {
@@ -54,9 +59,22 @@ pub(crate) fn extract<'a, E: Extractor + ?Sized>(carrier: &'a E) -> Option<W3cCo
             }
         },
     });
-    if let Some(raw) = &raw_state {
-        state_valid &=
-            members(raw).all(|member| member.bytes().all(|b| (0x20..=0x7e).contains(&b)));
+    // One pass: check the characters, find the last `dd=` member, count the others.
+    let mut dd_range = None;
+    let mut other_members = 0;
+    if let Some(raw) = raw_state.as_deref().filter(|_| state_valid) {
+        for member in members(raw) {
+            if !member.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+                state_valid = false;
+                break;
+            }
+            if is_dd(member) {
+                let start = member.as_ptr() as usize - raw.as_ptr() as usize;
+                dd_range = Some((start, start + member.len()));
+            } else {
+                other_members += 1;
+            }
+        }
     }
     Some(W3cContext {
         trace_id,
@@ -64,13 +82,13 @@ pub(crate) fn extract<'a, E: Extractor + ?Sized>(carrier: &'a E) -> Option<W3cCo
         sampled,
         raw_state,
         state_valid,
+        dd_range,
+        other_members,
     })
 }
 
-const OWS: [char; 2] = [' ', '\t'];
-
 fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, bool)> {
-    let bytes = value.trim_matches(OWS).as_bytes();
+    let bytes = trim_ows(value).as_bytes();
     if bytes.len() < 55 || bytes[2] != b'-' || bytes[35] != b'-' || bytes[52] != b'-' {
         return None;
     }
@@ -95,8 +113,8 @@ fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, bool)> {
 
 /// The list-members of a tracestate: split on `,`, OWS trimmed, empty ones dropped.
 fn members(raw: &str) -> impl Iterator<Item = &str> + Clone {
-    raw.split(',')
-        .map(|member| member.trim_matches(OWS))
+    split(raw, b',')
+        .map(trim_ows)
         .filter(|member| !member.is_empty())
 }
 
@@ -118,17 +136,15 @@ impl W3cContext<'_> {
 
     /// The value of the last `dd=` member.
     fn dd_member(&self) -> Option<&str> {
-        members(self.state()?)
-            .filter(|m| is_dd(m))
-            .last()
-            .map(|m| &m[3..])
+        let (start, end) = self.dd_range?;
+        self.state().map(|state| &state[start + 3..end])
     }
 
     fn dd_items(&self) -> impl Iterator<Item = (&str, &str)> {
         self.dd_member()
             .into_iter()
-            .flat_map(|member| member.split(';'))
-            .filter_map(|item| item.split_once(':'))
+            .flat_map(|member| split(member, b';'))
+            .filter_map(|item| split_once(item, b':'))
     }
 
     fn resolve_priority(&self) -> (SamplingPriority, DecisionMaker) {
@@ -167,7 +183,7 @@ impl W3cContext<'_> {
             return Vec::new();
         };
         let others = members(state).filter(|m| !is_dd(m));
-        let total = others.clone().count();
+        let total = self.other_members;
         let budget_members = MAX_MEMBERS - 1;
         let mut long_to_drop = total.saturating_sub(budget_members);
         let mut bytes = self.dd_member().map_or(0, |dd| dd.len() + 3);
@@ -226,38 +242,43 @@ impl W3cContext<'_> {
     }
 }
 
-/// Writes `traceparent` and `tracestate`.
-pub(crate) fn inject<I: Injector + ?Sized>(context: &SpanContext, carrier: &mut I) {
-    let mut traceparent = String::with_capacity(55);
-    traceparent.push_str("00-");
-    push_hex(&mut traceparent, context.trace_id.as_u128(), 32);
-    traceparent.push('-');
-    push_hex(&mut traceparent, u128::from(context.span_id.as_u64()), 16);
-    traceparent.push_str(if context.is_sampled() == Some(true) {
+/// Writes `traceparent` and `tracestate`, formatted in `scratch`.
+pub(crate) fn inject<I: Injector + ?Sized>(
+    context: &SpanContext,
+    carrier: &mut I,
+    scratch: &mut String,
+) {
+    scratch.clear();
+    scratch.push_str("00-");
+    push_hex(scratch, context.trace_id.as_u128(), 32);
+    scratch.push('-');
+    push_hex(scratch, u128::from(context.span_id.as_u64()), 16);
+    let flags = if context.is_sampled() == Some(true) {
         "-01"
     } else {
         "-00"
-    });
-    carrier.set(TRACEPARENT, traceparent);
-    carrier.set(TRACESTATE, tracestate(context));
+    };
+    scratch.push_str(flags);
+    carrier.set_str(TRACEPARENT, scratch);
+    scratch.clear();
+    push_tracestate(context, scratch);
+    carrier.set_str(TRACESTATE, scratch);
 }
 
-fn tracestate(context: &SpanContext) -> String {
-    let vendors_len: usize = context.tracestate_vendors.iter().map(|v| v.len() + 1).sum();
-    let mut out = String::with_capacity(64 + vendors_len);
+fn push_tracestate(context: &SpanContext, out: &mut String) {
     out.push_str("dd=");
     if let Some(priority) = context.sampling_priority {
         out.push_str("s:");
-        push_signed_decimal(&mut out, priority.value());
+        push_signed_decimal(out, priority.value());
         out.push(';');
     }
     if let Some(origin) = context.origin.as_deref().filter(|o| !o.is_empty()) {
         out.push_str("o:");
-        push_origin(&mut out, origin);
+        push_origin(out, origin);
         out.push(';');
     }
     out.push_str("p:");
-    push_hex(&mut out, u128::from(context.span_id.as_u64()), 16);
+    push_hex(out, u128::from(context.span_id.as_u64()), 16);
     for (key, value) in context.propagation_tags.iter() {
         let Some(name) = key.strip_prefix("_dd.p.") else {
             continue;
@@ -267,9 +288,9 @@ fn tracestate(context: &SpanContext) -> String {
         }
         let mark = out.len();
         out.push_str(";t.");
-        push_tag_key(&mut out, name);
+        push_tag_key(out, name);
         out.push(':');
-        push_tag_value(&mut out, value);
+        push_tag_value(out, value);
         if out.len() > MAX_DD_MEMBER {
             out.truncate(mark);
         }
@@ -286,7 +307,6 @@ fn tracestate(context: &SpanContext) -> String {
         out.push_str(vendor);
         count += 1;
     }
-    out
 }
 
 /// `o:` value: `,` `;` `~` and runs of characters outside 0x21–0x7E become `_`, `=` becomes `~`.
