@@ -236,13 +236,10 @@ impl Trace {
     }
 
     fn apply(&self, state: &mut TraceState, decision: Decision) {
-        if let Some(mechanism) = decision.mechanism {
-            // Datadog SDKs only propagate who decided to keep a trace.
-            if decision.priority.is_keep() {
-                state.tags.insert("_dd.p.dm", format!("-{mechanism}"));
-            } else {
-                state.tags.remove("_dd.p.dm");
-            }
+        if decision.mechanism.is_some() && !state.tags.is_empty() {
+            // A local decision replaces upstream's decision maker; `decision_maker` supplies it
+            // on output, so the common local trace allocates no tag strings at all.
+            state.tags.remove("_dd.p.dm");
         }
         state.decision = Some(decision);
         self.priority
@@ -252,12 +249,16 @@ impl Trace {
     /// The context of span `span_id` of this trace, for injection.
     pub(crate) fn context(&self, span_id: SpanId) -> SpanContext {
         let state = self.lock();
+        let mut propagation_tags = state.tags.clone();
+        if let Some(dm) = state.decision.as_ref().and_then(Decision::decision_maker) {
+            propagation_tags.insert("_dd.p.dm", dm);
+        }
         SpanContext {
             trace_id: self.trace_id,
             span_id,
             sampling_priority: state.decision.map(|d| d.priority),
             origin: state.origin.clone(),
-            propagation_tags: state.tags.clone(),
+            propagation_tags,
             tracestate_vendors: state.tracestate_vendors.clone(),
             baggage: state.baggage.clone(),
             ..SpanContext::default()

@@ -5,6 +5,7 @@ use rmp::encode;
 
 use super::TraceChunk;
 use crate::context::SpanLink;
+use crate::tracer::sampling::Decision;
 use crate::tracer::span_data::SpanFields;
 use crate::tracer::trace::Settings;
 
@@ -146,6 +147,9 @@ fn for_each_meta(
         for (key, value) in &chunk.tags {
             visit(key, value);
         }
+        if let Some(dm) = chunk.decision.as_ref().and_then(Decision::decision_maker) {
+            visit("_dd.p.dm", dm);
+        }
         let high = chunk.trace_id.high();
         if high != 0 {
             let hex = hex16(high);
@@ -242,7 +246,6 @@ fn hex16(value: u64) -> [u8; 16] {
 mod tests {
     use super::*;
     use crate::context::{SamplingPriority, SpanId, TraceId};
-    use crate::tracer::sampling::Decision;
     use rmpv::Value;
 
     fn settings() -> Settings {
@@ -290,7 +293,7 @@ mod tests {
             trace_id: TraceId::from_parts(0x6553_0000_0000_0000, 77),
             decision: Some(decision),
             origin: Some("rum".into()),
-            tags: vec![("_dd.p.dm".into(), "-1".into())],
+            tags: vec![("_dd.p.usr.id".into(), "x".into())],
             spans: vec![root, child],
         };
         let mut buffer = Vec::new();
@@ -316,6 +319,7 @@ mod tests {
             1
         );
         assert_eq!(lookup(meta, "_dd.p.dm").as_str(), Some("-1"));
+        assert_eq!(lookup(meta, "_dd.p.usr.id").as_str(), Some("x"));
         assert_eq!(lookup(meta, "language").as_str(), Some("rust"));
         let metrics = lookup(root, "metrics");
         assert_eq!(lookup(metrics, "_sampling_priority_v1").as_f64(), Some(1.0));

@@ -58,7 +58,7 @@ impl SamplePayload {
                     trace_id,
                     decision: Some(Decision::fixed(SamplingPriority::AUTO_KEEP, Some(0))),
                     origin: None,
-                    tags: vec![("_dd.p.dm".into(), "-0".into())],
+                    tags: Vec::new(),
                     spans,
                 }
             })

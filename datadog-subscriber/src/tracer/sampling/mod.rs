@@ -38,6 +38,17 @@ pub(crate) struct Decision {
 }
 
 impl Decision {
+    /// The `_dd.p.dm` value of a local decision: Datadog SDKs only propagate who decided to
+    /// keep a trace, so a drop (or an upstream decision) has none.
+    pub(crate) fn decision_maker(&self) -> Option<&'static str> {
+        const VALUES: [&str; 10] = ["-0", "-1", "-2", "-3", "-4", "-5", "-6", "-7", "-8", "-9"];
+        let mechanism = self.mechanism?;
+        self.priority
+            .is_keep()
+            .then(|| VALUES.get(usize::from(mechanism)).copied())
+            .flatten()
+    }
+
     /// A decision taken over from upstream (or from the code): no rates to report.
     pub(crate) fn fixed(priority: SamplingPriority, mechanism: Option<u8>) -> Self {
         Decision {
