@@ -547,29 +547,35 @@ impl Inner {
             }
         }
         let rate = if sampled { rate } else { 1.0 };
-        self.push(|buf| {
-            buf.extend_from_slice(self.namespace.as_bytes());
-            push_name(buf, metric.name);
-            buf.push(b':');
-            match metric.value {
-                MetricValue::Int(value) => push_i64(buf, value),
-                MetricValue::Float(value) => push_f64(buf, value),
-                MetricValue::Member(member) => push_set_member(buf, member),
+        context_cache::with(|cache| {
+            let Some(cache) = cache else {
+                let mut key = Vec::new();
+                let name_len = self.context_key(&mut key, metric, kind, cardinality);
+                return self.push(|buf| {
+                    self.write_line(buf, &key, name_len, metric.value, rate, timestamp);
+                });
+            };
+            let (id, name, tags) = (self.id, metric.name, metric.tags);
+            if cache.find(id, kind, cardinality, name, tags).is_none() {
+                KEY.with(|key| {
+                    let mut key = key.borrow_mut();
+                    let name_len = self.context_key(&mut key, metric, kind, cardinality);
+                    cache.insert(id, kind, cardinality, name, tags, &key, name_len, None);
+                });
             }
-            buf.push(b'|');
-            buf.extend_from_slice(kind.as_str().as_bytes());
-            push_rate(buf, rate);
-            push_tags(buf, metric.tags, &self.constant_tags);
-            if let Some(cardinality) = cardinality {
-                buf.extend_from_slice(b"|card:");
-                buf.extend_from_slice(cardinality.as_str().as_bytes());
-            }
-            if let Some(timestamp) = timestamp {
-                buf.extend_from_slice(b"|T");
-                push_u64(buf, timestamp);
-            }
-            buf.extend_from_slice(&self.suffix);
-            buf.push(b'\n');
+            let entry = cache
+                .find(id, kind, cardinality, name, tags)
+                .expect("inserted above");
+            self.push(|buf| {
+                self.write_line(
+                    buf,
+                    &entry.key,
+                    entry.name_len,
+                    metric.value,
+                    rate,
+                    timestamp,
+                );
+            })
         })
     }
 
@@ -602,21 +608,65 @@ impl Inner {
             let name_len = self.context_key(&mut key, metric, kind, cardinality);
             return aggregator.add(&key, name_len, kind, metric.value, rate);
         };
-        if let Some(slot) = cache.find(self.id, kind, cardinality, metric.name, metric.tags) {
+        if let Some(entry) = cache.find(self.id, kind, cardinality, metric.name, metric.tags) {
+            if entry.slot.is_none() {
+                entry.slot = aggregator.slot(&entry.key, entry.name_len, kind);
+            }
+            let Some(slot) = &entry.slot else {
+                return false;
+            };
             aggregator.record(slot, metric.value, rate);
             return true;
         }
-        let slot = KEY.with(|key| {
+        KEY.with(|key| {
             let mut key = key.borrow_mut();
             let name_len = self.context_key(&mut key, metric, kind, cardinality);
-            aggregator.slot(&key, name_len, kind)
-        });
-        let Some(slot) = slot else {
-            return false;
-        };
-        aggregator.record(&slot, metric.value, rate);
-        cache.insert(self.id, kind, cardinality, metric.name, metric.tags, slot);
-        true
+            let Some(slot) = aggregator.slot(&key, name_len, kind) else {
+                return false;
+            };
+            aggregator.record(&slot, metric.value, rate);
+            cache.insert(
+                self.id,
+                kind,
+                cardinality,
+                metric.name,
+                metric.tags,
+                &key,
+                name_len,
+                Some(slot),
+            );
+            true
+        })
+    }
+
+    /// Writes one metric line, `name:value|type|#tags|card:…|@rate|T…` (the Agent reads the
+    /// fields after the type in any order), from the context key.
+    #[allow(clippy::too_many_arguments)]
+    fn write_line(
+        &self,
+        buf: &mut Vec<u8>,
+        key: &[u8],
+        name_len: usize,
+        value: MetricValue<'_>,
+        rate: f64,
+        timestamp: Option<u64>,
+    ) {
+        let (name, rest) = key.split_at(name_len);
+        buf.extend_from_slice(name);
+        buf.push(b':');
+        match value {
+            MetricValue::Int(value) => push_i64(buf, value),
+            MetricValue::Float(value) => push_f64(buf, value),
+            MetricValue::Member(member) => push_set_member(buf, member),
+        }
+        buf.extend_from_slice(rest);
+        push_rate(buf, rate);
+        if let Some(timestamp) = timestamp {
+            buf.extend_from_slice(b"|T");
+            push_u64(buf, timestamp);
+        }
+        buf.extend_from_slice(&self.suffix);
+        buf.push(b'\n');
     }
 
     /// Writes the context key (`name|type|#tags|card:…`) into `key`; returns the name's length.

@@ -1,6 +1,6 @@
 //! A per-thread cache from a call's raw inputs (client, type, name, tags, cardinality) to its
-//! aggregation slot, so a handler that reports the same metric on every request skips name and
-//! tag processing, the context key and the shared map's lock.
+//! sanitised context key and aggregation slot, so a handler that reports the same metric on every
+//! request skips name and tag processing and, when aggregating, the shared map's lock.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -11,14 +11,19 @@ use crate::message::{Cardinality, MetricType};
 /// Contexts remembered per thread (round-robin replacement).
 const CAPACITY: usize = 8;
 
-struct Entry {
+pub(crate) struct Entry {
     client: u64,
     kind: MetricType,
     cardinality: Option<Cardinality>,
     name: String,
     tags: Vec<String>,
-    /// Holding the slot keeps its context in the aggregator, so records here are never lost.
-    slot: Arc<Slot>,
+    /// The context key, `name|type|#tags|card:…` (namespace included, sanitised).
+    pub(crate) key: Vec<u8>,
+    /// Where the name ends in `key`.
+    pub(crate) name_len: usize,
+    /// The aggregation slot, once the context was aggregated. Holding it keeps the context in
+    /// the aggregator, so records through it are never lost.
+    pub(crate) slot: Option<Arc<Slot>>,
 }
 
 impl Entry {
@@ -63,22 +68,22 @@ pub(crate) fn with<R>(f: impl FnOnce(Option<&mut ContextCache>) -> R) -> R {
 }
 
 impl ContextCache {
-    /// The slot cached for these inputs.
+    /// The entry cached for these inputs.
     pub(crate) fn find(
-        &self,
+        &mut self,
         client: u64,
         kind: MetricType,
         cardinality: Option<Cardinality>,
         name: &str,
         tags: &[&str],
-    ) -> Option<&Arc<Slot>> {
+    ) -> Option<&mut Entry> {
         self.entries
-            .iter()
+            .iter_mut()
             .find(|entry| entry.matches(client, kind, cardinality, name, tags))
-            .map(|entry| &entry.slot)
     }
 
-    /// Remembers a slot, replacing the oldest entry once full (reusing its strings' memory).
+    /// Remembers a context, replacing the oldest entry once full (reusing its memory).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn insert(
         &mut self,
         client: u64,
@@ -86,8 +91,10 @@ impl ContextCache {
         cardinality: Option<Cardinality>,
         name: &str,
         tags: &[&str],
-        slot: Arc<Slot>,
-    ) {
+        key: &[u8],
+        name_len: usize,
+        slot: Option<Arc<Slot>>,
+    ) -> &mut Entry {
         if self.entries.len() < CAPACITY {
             self.entries.push(Entry {
                 client,
@@ -95,11 +102,14 @@ impl ContextCache {
                 cardinality,
                 name: name.to_owned(),
                 tags: tags.iter().map(|tag| (*tag).to_owned()).collect(),
+                key: key.to_vec(),
+                name_len,
                 slot,
             });
-            return;
+            return self.entries.last_mut().expect("just pushed");
         }
-        let entry = &mut self.entries[self.next];
+        let index = self.next;
+        let entry = &mut self.entries[index];
         self.next = (self.next + 1) % CAPACITY;
         entry.client = client;
         entry.kind = kind;
@@ -116,7 +126,11 @@ impl ContextCache {
                 None => entry.tags.push((*tag).to_owned()),
             }
         }
+        entry.key.clear();
+        entry.key.extend_from_slice(key);
+        entry.name_len = name_len;
         entry.slot = slot;
+        entry
     }
 }
 
@@ -131,13 +145,18 @@ mod tests {
             max_contexts: 100,
             max_samples: 10,
         });
-        let slot = |name: &str| {
-            aggregator
-                .slot(name.as_bytes(), name.len(), MetricType::Count)
-                .unwrap()
-        };
+        let slot = |name: &str| aggregator.slot(name.as_bytes(), name.len(), MetricType::Count);
         let mut cache = ContextCache::default();
-        cache.insert(1, MetricType::Count, None, "hits", &["a:b"], slot("hits"));
+        cache.insert(
+            1,
+            MetricType::Count,
+            None,
+            "hits",
+            &["a:b"],
+            b"hits|c|#a:b",
+            4,
+            slot("hits"),
+        );
         assert!(
             cache
                 .find(1, MetricType::Count, None, "hits", &["a:b"])
@@ -180,7 +199,17 @@ mod tests {
         );
         for i in 0..CAPACITY {
             let name = format!("m{i}");
-            cache.insert(1, MetricType::Count, None, &name, &["x", "y"], slot(&name));
+            let key = format!("{name}|c|#x,y");
+            cache.insert(
+                1,
+                MetricType::Count,
+                None,
+                &name,
+                &["x", "y"],
+                key.as_bytes(),
+                name.len(),
+                slot(&name),
+            );
         }
         assert!(
             cache
