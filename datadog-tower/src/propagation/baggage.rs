@@ -34,25 +34,20 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
     let header = joined.filter(|_| valid)?;
     let header = trim_ows(&header);
 
-    // First pass: find the members within the limits and check they are well formed.
-    let mut accepted = 0usize;
+    // Members past the limits are never looked at; a malformed one voids the whole header.
+    let mut baggage = Baggage::default();
     let mut bytes = 0usize;
     for (index, member) in split(header, b',').enumerate() {
         let cost = member.len() + usize::from(index > 0);
         if index >= max_items || bytes + cost > max_bytes {
             break;
         }
-        split_member(member)?;
         bytes += cost;
-        accepted += 1;
-    }
-    if accepted == 0 {
-        return None;
-    }
-    let mut baggage = Baggage::default();
-    for member in split(header, b',').take(accepted) {
         let (key, value) = split_member(member)?;
         baggage.insert(percent_decode(key), percent_decode(value));
+    }
+    if baggage.is_empty() {
+        return None;
     }
     Some(baggage)
 }
@@ -98,24 +93,45 @@ fn percent_decode(text: &str) -> String {
         .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
 }
 
-fn key_safe(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"!#$&'*+-.^_`|~".contains(&byte)
+/// Bytes written as they are, per position: keys keep RFC 7230 token characters, values keep
+/// W3C baggage-octets minus `%`, `,`, `;`, `\\` and `"`.
+const fn safe_table(extra: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = (byte as u8).is_ascii_alphanumeric();
+        byte += 1;
+    }
+    let mut index = 0;
+    while index < extra.len() {
+        table[extra[index] as usize] = true;
+        index += 1;
+    }
+    table
 }
 
-fn value_safe(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"!#$&'()*+-./:<>?@[]^_`{|}~".contains(&byte)
-}
+static KEY_SAFE: [bool; 256] = safe_table(b"!#$&'*+-.^_`|~");
+static VALUE_SAFE: [bool; 256] = safe_table(b"!#$&'()*+-./:<>?@[]^_`{|}~");
 
-fn push_encoded(out: &mut String, text: &str, safe: fn(u8) -> bool) {
+/// Appends `text` percent-encoded (uppercase hex), copying runs of safe bytes at once.
+fn push_encoded(out: &mut String, text: &str, safe: &[bool; 256]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &byte in text.as_bytes() {
-        if safe(byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0xf)]));
+    let mut run_start = 0;
+    for (index, byte) in text.bytes().enumerate() {
+        if safe[usize::from(byte)] {
+            continue;
         }
+        // A non-empty run holds ASCII bytes only, so both ends are character boundaries.
+        if index > run_start {
+            out.push_str(&text[run_start..index]);
+        }
+        out.push('%');
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
+        run_start = index + 1;
+    }
+    if run_start < text.len() {
+        out.push_str(&text[run_start..]);
     }
 }
 
@@ -140,9 +156,9 @@ pub(crate) fn inject<I: Injector + ?Sized>(
         if items > 0 {
             out.push(',');
         }
-        push_encoded(out, key, key_safe);
+        push_encoded(out, key, &KEY_SAFE);
         out.push('=');
-        push_encoded(out, value, value_safe);
+        push_encoded(out, value, &VALUE_SAFE);
         if out.len() > max_bytes {
             out.truncate(mark);
             break;
@@ -168,7 +184,10 @@ mod tests {
     #[test]
     fn encoding_escapes_percent_and_space() {
         let mut out = String::new();
-        push_encoded(&mut out, "50% off", value_safe);
+        push_encoded(&mut out, "50% off", &VALUE_SAFE);
         assert_eq!(out, "50%25%20off");
+        out.clear();
+        push_encoded(&mut out, "\u{e9}\u{e9}a\u{e9}", &KEY_SAFE);
+        assert_eq!(out, "%C3%A9%C3%A9a%C3%A9");
     }
 }

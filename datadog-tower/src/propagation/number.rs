@@ -71,12 +71,16 @@ pub(crate) fn parse_decimal_i32(text: &str) -> Option<i32> {
 /// Appends `value` as exactly `digits` lowercase hex digits (zero-padded, at most 32).
 pub(crate) fn push_hex(out: &mut String, value: u128, digits: usize) {
     let mut buffer = [0u8; 32];
-    for (index, slot) in buffer[..digits].iter_mut().enumerate() {
-        let shift = (digits - 1 - index) * 4;
-        *slot = HEX_DIGITS[((value >> shift) & 0xf) as usize];
+    // Two 64-bit halves, a byte (two digits) at a time: far fewer 128-bit shifts.
+    for (half, word) in [(value >> 64) as u64, value as u64].into_iter().enumerate() {
+        for (index, byte) in word.to_be_bytes().into_iter().enumerate() {
+            let at = half * 16 + index * 2;
+            buffer[at] = HEX_DIGITS[usize::from(byte >> 4)];
+            buffer[at + 1] = HEX_DIGITS[usize::from(byte & 0xf)];
+        }
     }
     // One bulk copy; the digits are ASCII, so this never fails.
-    out.push_str(std::str::from_utf8(&buffer[..digits]).unwrap_or_default());
+    out.push_str(std::str::from_utf8(&buffer[32 - digits..]).unwrap_or_default());
 }
 
 /// Appends `value` in decimal.
