@@ -182,13 +182,18 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
+        // Most entries are of children or of decided roots: a shared lock is enough to see that.
+        let undecided_root = span
+            .extensions()
+            .get::<SpanRecord>()
+            .is_some_and(|record| record.fields.is_local_root && record.trace.priority().is_none());
+        if !undecided_root {
+            return;
+        }
         let mut extensions = span.extensions_mut();
         let Some(record) = extensions.get_mut::<SpanRecord>() else {
             return;
         };
-        if !record.fields.is_local_root || record.trace.priority().is_some() {
-            return;
-        }
         let sampled = record.trace.decide(&record.fields).is_keep();
         if let Some(ids) = extensions.get_mut::<CorrelationIds>() {
             ids.sampled = sampled;
