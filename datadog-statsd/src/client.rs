@@ -5,8 +5,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
-
 use crate::aggregation::{Aggregator, Limits, Slot};
 use crate::buffer::{Batch, Pushed};
 use crate::config::{Profile, StatsdBuilder};
@@ -73,19 +71,16 @@ struct Inner {
     profile: Profile,
     max_payload: usize,
     batch: Mutex<Batch>,
-    link: Arc<Link>,
-    /// Full datagrams waiting for the background thread (bounded); `None` without that thread.
-    queue: Option<Queue>,
+    link: Link,
+    /// The background thread, woken to stop.
+    worker: Mutex<Option<std::thread::Thread>>,
     /// One bit per [`Error`] kind already logged.
     warned: AtomicU32,
     telemetry_tags: Option<String>,
     stopped: AtomicBool,
 }
 
-/// Both ends of the datagram queue: callers fill it, the background thread and `flush` empty it.
-type Queue = (Sender<Vec<u8>>, Receiver<Vec<u8>>);
-
-/// The socket and the counters, shared with the background thread.
+/// The socket and the counters.
 struct Link {
     transport: Transport,
     counters: Counters,
@@ -100,9 +95,6 @@ impl Link {
         }
     }
 }
-
-/// Datagrams the background thread may hold before callers send inline (8192 bytes each at most).
-const QUEUE_CAPACITY: usize = 64;
 
 impl Statsd {
     /// A client configured from the environment (`DD_DOGSTATSD_URL`, `DD_AGENT_HOST`,
@@ -172,13 +164,11 @@ impl Statsd {
             profile: builder.profile,
             max_payload,
             batch: Mutex::new(Batch::new(max_payload)),
-            link: Arc::new(Link {
+            link: Link {
                 transport,
                 counters: Counters::default(),
-            }),
-            queue: builder
-                .background_thread
-                .then(|| crossbeam_channel::bounded(QUEUE_CAPACITY)),
+            },
+            worker: Mutex::new(None),
             warned: AtomicU32::new(0),
             telemetry_tags,
             stopped: AtomicBool::new(false),
@@ -701,7 +691,10 @@ impl Inner {
         match pushed {
             Pushed::Buffered => Ok(()),
             Pushed::Full(datagram) => {
-                self.dispatch(datagram);
+                // Sent from the calling thread: one non-blocking syscall per datagram (hundreds
+                // of metrics) costs less CPU than waking another thread to do it, and works where
+                // background threads get no CPU (Cloud Run after the response).
+                self.link.transmit(&datagram);
                 Ok(())
             }
             Pushed::TooLong(len) => Err(Error::TooLong {
@@ -717,21 +710,6 @@ impl Inner {
             buf.extend_from_slice(line);
             buf.push(b'\n');
         })
-    }
-
-    /// Hands a full datagram to the background thread, so the caller does not pay the syscall;
-    /// sends it inline (still non-blocking) when the queue is full or there is no such thread.
-    fn dispatch(&self, datagram: Vec<u8>) {
-        let datagram = match &self.queue {
-            Some((sender, _)) => match sender.try_send(datagram) {
-                Ok(()) => return,
-                Err(TrySendError::Full(datagram) | TrySendError::Disconnected(datagram)) => {
-                    datagram
-                }
-            },
-            None => datagram,
-        };
-        self.link.transmit(&datagram);
     }
 
     fn reject(&self, error: &Error) {
@@ -762,13 +740,6 @@ impl Inner {
         if let Some(datagram) = datagram {
             self.link.transmit(&datagram);
         }
-        // What the background thread has not sent yet goes out now, from the caller: it may be
-        // the last moment this process gets CPU (Cloud Run after a response, shutdown).
-        if let Some((_, queued)) = &self.queue {
-            while let Ok(datagram) = queued.try_recv() {
-                self.link.transmit(&datagram);
-            }
-        }
     }
 
     fn flush_all(&self) {
@@ -787,6 +758,14 @@ impl Inner {
 
     fn stop_worker(&self) {
         self.stopped.store(true, Ordering::Relaxed);
+        let worker = self
+            .worker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(worker) = worker {
+            worker.unpark();
+        }
     }
 }
 
@@ -797,40 +776,25 @@ impl Drop for Inner {
     }
 }
 
-/// Starts the thread that sends queued datagrams, flushes on a timer, re-opens a UDP socket
-/// whose host did not resolve and reports telemetry. It holds only a weak reference to the
-/// client: dropping the last clone disconnects the queue and ends it.
+/// Starts the thread that flushes on a timer, re-opens a UDP socket whose host did not resolve
+/// and reports telemetry. It holds only a weak reference: dropping the last client ends it.
 fn spawn_worker(inner: &Arc<Inner>, builder: &StatsdBuilder) {
-    let Some((_, queue)) = &inner.queue else {
-        return;
-    };
-    let queue = queue.clone();
     let weak: Weak<Inner> = Arc::downgrade(inner);
-    let link = Arc::clone(&inner.link);
     let tick = builder.flush_interval;
     let aggregation_every = builder.aggregation_interval;
     let telemetry_every = builder.telemetry_interval;
     let spawned = std::thread::Builder::new()
         .name("datadog-statsd".into())
         .spawn(move || {
-            let mut next_tick = Instant::now() + tick;
             let mut next_aggregation = Instant::now() + aggregation_every;
             let mut next_telemetry = Instant::now() + telemetry_every;
             loop {
-                match queue.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
-                    Ok(datagram) => {
-                        link.transmit(&datagram);
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => break,
-                    Err(RecvTimeoutError::Timeout) => {}
-                }
+                std::thread::park_timeout(tick);
                 let Some(inner) = weak.upgrade() else { break };
                 if inner.stopped.load(Ordering::Relaxed) {
                     break;
                 }
                 let now = Instant::now();
-                next_tick = now + tick;
                 if now >= next_aggregation {
                     inner.flush_aggregator();
                     next_aggregation = now + aggregation_every;
@@ -840,10 +804,18 @@ fn spawn_worker(inner: &Arc<Inner>, builder: &StatsdBuilder) {
                     next_telemetry = now + telemetry_every;
                 }
                 inner.flush_batch();
-                link.transport.maintain();
+                inner.link.transport.maintain();
             }
         });
-    if let Err(error) = spawned {
-        tracing::warn!(target: "datadog_statsd", "no DogStatsD background thread ({error}); sending inline when datagrams fill, on flush() and on drop");
+    match spawned {
+        Ok(handle) => {
+            *inner
+                .worker
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle.thread().clone());
+        }
+        Err(error) => {
+            tracing::warn!(target: "datadog_statsd", "no DogStatsD background thread ({error}); sending when datagrams fill, on flush() and on drop");
+        }
     }
 }
