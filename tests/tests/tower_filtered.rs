@@ -165,12 +165,32 @@ async fn the_reqwest_middleware_traces_and_injects() {
     let headers = call_with_reqwest(b)
         .instrument(tracing::info_span!("outer.work"))
         .await;
-    let spans = wait_for_spans(&agent, &handle, 3).await;
+    // A 404 is a client error (DD_TRACE_HTTP_CLIENT_ERROR_STATUSES, default 400-499).
+    let missing = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(DatadogReqwestMiddleware::new(Some(datadog_only()), None))
+        .build()
+        .get(format!("http://{b}/missing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let spans = wait_for_spans(&agent, &handle, 5).await;
     let outer = by_resource(&spans, "outer.work");
     let client = spans
         .iter()
-        .find(|s| meta(s, "span.kind") == Some("client"))
+        .find(|s| {
+            meta(s, "span.kind") == Some("client") && meta(s, "http.status_code") == Some("200")
+        })
         .unwrap_or_else(|| panic!("a client span in {spans:#?}"));
+    let failed = spans
+        .iter()
+        .find(|s| {
+            meta(s, "span.kind") == Some("client") && meta(s, "http.status_code") == Some("404")
+        })
+        .unwrap_or_else(|| panic!("a 404 client span in {spans:#?}"));
+    assert_eq!(failed["error"], 1);
+    assert_eq!(meta(failed, "error.message"), Some("404: Not Found"));
+    assert_eq!(client["error"], 0);
     let server = by_resource(&spans, "GET /echo");
     assert_eq!(meta(client, "component"), Some("reqwest"));
     assert_eq!(meta(client, "http.status_code"), Some("200"));
