@@ -279,15 +279,15 @@ fn parse_metric(line: &str, options: ParseOptions) -> Result<MetricMessage, &'st
             message.external = Some(external.to_owned());
         } else if let Some(card) = field.strip_prefix("card:") {
             message.cardinality = Some(card.to_owned());
-        } else if let Some(timestamp) = field.strip_prefix('T') {
-            if options.read_timestamps {
-                let timestamp = timestamp
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|t| *t >= 1)
-                    .ok_or("timestamp is not an integer >= 1")?;
-                message.timestamp = Some(timestamp as u64);
-            }
+        } else if let Some(timestamp) = field.strip_prefix('T')
+            && options.read_timestamps
+        {
+            let timestamp = timestamp
+                .parse::<i64>()
+                .ok()
+                .filter(|t| *t >= 1)
+                .ok_or("timestamp is not an integer >= 1")?;
+            message.timestamp = Some(timestamp as u64);
         }
         // Anything else is a field from a newer protocol version: ignored.
     }
