@@ -341,3 +341,51 @@ async fn a_plain_hyper_service_error_is_tagged() {
     assert_eq!(meta(failed, "error.message"), Some("database unreachable"));
     assert_eq!(meta(failed, "error.type"), Some("std::io::error::Error"));
 }
+
+#[tokio::test]
+async fn every_baggage_key_is_tagged_with_a_star() {
+    let agent = TestAgent::start();
+    let (_guard, handle) = install_tracer(&agent, "baggage", "info");
+    agent.start_session(None);
+    let propagator = Propagator::builder()
+        .baggage_tag_keys(datadog_tower::propagation::BaggageTagKeys::All)
+        .build();
+    let app = serve(
+        routes().layer(
+            DatadogServerLayer::builder()
+                .propagator(propagator)
+                .config(HttpConfig::default())
+                .build(),
+        ),
+    )
+    .await;
+    drive(
+        &format!("http://{app}/users/1"),
+        &[("baggage", "team=core,user.id=bob")],
+    )
+    .await;
+    drive(
+        &format!("http://{app}/users/2"),
+        &[("baggage", "region=eu")],
+    )
+    .await;
+    drive(&format!("http://{app}/fail"), &[]).await;
+    let spans = wait_for_spans(&agent, &handle, 3).await;
+    let first = spans
+        .iter()
+        .find(|s| meta(s, "http.url").is_some_and(|url| url.ends_with("/users/1")))
+        .unwrap();
+    assert_eq!(meta(first, "baggage.team"), Some("core"));
+    assert_eq!(meta(first, "baggage.user.id"), Some("bob"));
+    let second = spans
+        .iter()
+        .find(|s| meta(s, "http.url").is_some_and(|url| url.ends_with("/users/2")))
+        .unwrap();
+    assert_eq!(meta(second, "baggage.region"), Some("eu"));
+    assert!(meta(second, "baggage.team").is_none());
+    // Without baggage the span still carries every other tag.
+    assert_eq!(
+        meta(by_resource(&spans, "GET /fail"), "http.status_code"),
+        Some("503")
+    );
+}

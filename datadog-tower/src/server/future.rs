@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 use tracing::Span;
 
 use super::ResponseBody;
-use super::layer::{ServerShared, field};
+use super::layer::{ServerShared, SpanShape, field};
 use crate::header_tags::header_value;
 use crate::http_tags;
 
@@ -30,6 +30,7 @@ pub(crate) struct RequestState {
     /// The remote context to run under when `span` is disabled.
     pub(crate) detached: Option<Arc<SpanContext>>,
     pub(crate) shared: Arc<ServerShared>,
+    pub(crate) shape: Arc<SpanShape>,
     /// HEAD responses are never polled for a body; dropping it unread is not an early drop.
     pub(crate) head: bool,
 }
@@ -50,7 +51,7 @@ impl RequestState {
     }
 
     pub(crate) fn record_error(&self, message: &str, kind: Option<&str>) {
-        let fields = &self.shared.fields;
+        let fields = &self.shape.fields;
         self.span.record(&fields[field::ERROR], true);
         self.span.record(&fields[field::ERROR_MESSAGE], message);
         if let Some(kind) = kind {
@@ -60,21 +61,10 @@ impl RequestState {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(
-        inner: F,
-        span: Span,
-        detached: Option<Arc<SpanContext>>,
-        shared: Arc<ServerShared>,
-        head: bool,
-    ) -> Self {
+    pub(crate) fn new(inner: F, state: RequestState) -> Self {
         ResponseFuture {
             inner,
-            state: Some(RequestState {
-                span,
-                detached,
-                shared,
-                head,
-            }),
+            state: Some(state),
         }
     }
 }
@@ -131,7 +121,7 @@ fn tag_response<B>(state: &RequestState, response: &Response<B>) {
     let status = response.status();
     state
         .span
-        .record(&shared.fields[field::STATUS_CODE], status.as_str());
+        .record(&state.shape.fields[field::STATUS_CODE], status.as_str());
     if shared
         .config
         .server_error_statuses
@@ -139,7 +129,7 @@ fn tag_response<B>(state: &RequestState, response: &Response<B>) {
     {
         state.record_error(&http_tags::status_error_message(status), None);
     }
-    for (header, _, response_field) in &shared.header_fields {
+    for (header, _, response_field) in &state.shape.header_fields {
         if let Some(value) = header_value(response.headers(), header) {
             state.span.record(response_field, value.as_str());
         }

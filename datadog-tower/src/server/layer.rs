@@ -1,6 +1,7 @@
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use datadog_subscriber::context::Baggage;
 use http::header::HeaderName;
 use tower_layer::Layer;
 use tracing::Level;
@@ -58,12 +59,107 @@ pub(crate) struct ServerShared {
     pub(crate) propagator: Propagator,
     pub(crate) config: HttpConfig,
     pub(crate) component: Cow<'static, str>,
+    level: Level,
+    /// The span shape of requests (the configured baggage keys, or none with `*`).
+    pub(crate) shape: Arc<SpanShape>,
+    /// With `DD_TRACE_BAGGAGE_TAG_KEYS=*`: one shape per set of incoming baggage keys.
+    all_baggage: Option<Mutex<BaggageShapes>>,
+}
+
+/// Span shapes by the baggage keys they tag.
+type BaggageShapes = Vec<(Vec<String>, Arc<SpanShape>)>;
+
+/// Distinct baggage key sets a layer builds span shapes for with `DD_TRACE_BAGGAGE_TAG_KEYS=*`;
+/// beyond this, requests with new key sets get no baggage tags (keys come from callers, so the
+/// number of shapes must stay bounded).
+const MAX_BAGGAGE_SHAPES: usize = 64;
+
+/// A request span's callsite and its resolved fields.
+#[derive(Debug)]
+pub(crate) struct SpanShape {
     pub(crate) template: SpanTemplate,
     pub(crate) fields: [Field; FIXED_FIELDS.len()],
     /// Header, request tag field, response tag field.
     pub(crate) header_fields: Vec<(HeaderName, Field, Field)>,
     /// Baggage key and its `baggage.<key>` field.
     pub(crate) baggage_fields: Vec<(String, Field)>,
+}
+
+impl SpanShape {
+    fn new(level: Level, config: &HttpConfig, baggage_keys: &[String]) -> Self {
+        let mut names: Vec<String> = FIXED_FIELDS.iter().map(|name| (*name).to_owned()).collect();
+        for name in config.header_tags.tag_names() {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        for key in baggage_keys {
+            let name = format!("{}{key}", http_tags::BAGGAGE_PREFIX);
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let template =
+            SpanTemplate::new(http_tags::SPAN_NAME, "datadog_tower::server", level, names);
+        let fields = std::array::from_fn(|index| {
+            template
+                .field(index)
+                .expect("the fixed fields come first in the callsite")
+        });
+        let header_fields = config
+            .header_tags
+            .iter()
+            .filter_map(|tag| {
+                Some((
+                    tag.header.clone(),
+                    template.field_named(&tag.request_tag)?,
+                    template.field_named(&tag.response_tag)?,
+                ))
+            })
+            .collect();
+        let baggage_fields = baggage_keys
+            .iter()
+            .filter_map(|key| {
+                let name = format!("{}{key}", http_tags::BAGGAGE_PREFIX);
+                Some((key.clone(), template.field_named(&name)?))
+            })
+            .collect();
+        SpanShape {
+            template,
+            fields,
+            header_fields,
+            baggage_fields,
+        }
+    }
+}
+
+impl ServerShared {
+    /// The span shape for a request carrying `baggage`.
+    pub(crate) fn shape_for(&self, baggage: Option<&Baggage>) -> Arc<SpanShape> {
+        let (Some(shapes), Some(baggage)) = (&self.all_baggage, baggage) else {
+            return self.shape.clone();
+        };
+        if baggage.is_empty() {
+            return self.shape.clone();
+        }
+        let keys: Vec<String> = baggage.iter().map(|(key, _)| key.to_owned()).collect();
+        let mut shapes = shapes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, shape)) = shapes.iter().find(|(known, _)| *known == keys) {
+            return shape.clone();
+        }
+        if shapes.len() >= MAX_BAGGAGE_SHAPES {
+            warn_once(
+                "DD_TRACE_BAGGAGE_TAG_KEYS",
+                "too many distinct baggage key sets with `*`; further new sets are not tagged",
+            );
+            return self.shape.clone();
+        }
+        let shape = Arc::new(SpanShape::new(self.level, &self.config, &keys));
+        shapes.push((keys, shape.clone()));
+        shape
+    }
 }
 
 /// A [`Layer`] that traces and continues incoming requests; see the [module docs](super).
@@ -153,74 +249,20 @@ impl ServerLayerBuilder {
         let config = self.config.unwrap_or_else(HttpConfig::from_env);
         let component = self.component.unwrap_or(Cow::Borrowed(DEFAULT_COMPONENT));
 
-        let mut names: Vec<String> = FIXED_FIELDS.iter().map(|name| (*name).to_owned()).collect();
-        let tag_names = config.header_tags.tag_names();
-        names.extend(
-            tag_names
-                .iter()
-                .filter(|name| !names.contains(name))
-                .cloned()
-                .collect::<Vec<_>>(),
-        );
-        let baggage_keys: Vec<String> = match propagator.baggage_tag_keys() {
-            BaggageTagKeys::Keys(keys) => keys.clone(),
-            BaggageTagKeys::All => {
-                // A span's fields are fixed when its callsite is built, so "every key" cannot be
-                // declared; tag the keys Datadog tags by default instead.
-                warn_once(
-                    "DD_TRACE_BAGGAGE_TAG_KEYS",
-                    "`*` is not supported by the server layer; tagging user.id, session.id and account.id",
-                );
-                match BaggageTagKeys::default() {
-                    BaggageTagKeys::Keys(keys) => keys,
-                    BaggageTagKeys::All => Vec::new(),
-                }
-            }
+        let level = self.level.unwrap_or(Level::INFO);
+        let (baggage_keys, all_baggage) = match propagator.baggage_tag_keys() {
+            BaggageTagKeys::Keys(keys) => (keys.clone(), None),
+            BaggageTagKeys::All => (Vec::new(), Some(Mutex::default())),
         };
-        for key in &baggage_keys {
-            let name = format!("{}{key}", http_tags::BAGGAGE_PREFIX);
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-        let template = SpanTemplate::new(
-            http_tags::SPAN_NAME,
-            "datadog_tower::server",
-            self.level.unwrap_or(Level::INFO),
-            names,
-        );
-        let fields = std::array::from_fn(|index| {
-            template
-                .field(index)
-                .expect("the fixed fields come first in the callsite")
-        });
-        let header_fields = config
-            .header_tags
-            .iter()
-            .filter_map(|tag| {
-                Some((
-                    tag.header.clone(),
-                    template.field_named(&tag.request_tag)?,
-                    template.field_named(&tag.response_tag)?,
-                ))
-            })
-            .collect();
-        let baggage_fields = baggage_keys
-            .into_iter()
-            .filter_map(|key| {
-                let field = template.field_named(&format!("{}{key}", http_tags::BAGGAGE_PREFIX))?;
-                Some((key, field))
-            })
-            .collect();
+        let shape = Arc::new(SpanShape::new(level, &config, &baggage_keys));
         DatadogServerLayer {
             shared: Arc::new(ServerShared {
                 propagator,
                 config,
                 component,
-                template,
-                fields,
-                header_fields,
-                baggage_fields,
+                level,
+                shape,
+                all_baggage,
             }),
         }
     }

@@ -11,7 +11,8 @@ use tracing::Span;
 use tracing::field::Value;
 
 use super::ResponseFuture;
-use super::layer::{ServerShared, field};
+use super::future::RequestState;
+use super::layer::{ServerShared, SpanShape, field};
 use crate::header_tags::header_value;
 use crate::{client_ip, http_tags};
 
@@ -49,32 +50,42 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let remote = self.shared.propagator.extract(request.headers());
-        let span = open_span(&self.shared, &request);
+        let shape = self
+            .shared
+            .shape_for(remote.as_ref().map(|remote| &remote.baggage));
+        let span = open_span(&self.shared, &shape, &request);
         let head = request.method() == http::Method::HEAD;
-        if span.is_disabled() {
+        let mut state = RequestState {
+            span,
+            detached: None,
+            shared: self.shared.clone(),
+            shape,
+            head,
+        };
+        if state.span.is_disabled() {
             // No span to carry the trace: run the service inside the remote context instead, so
             // its logs, child spans and outgoing calls still continue the caller's trace.
-            let detached = remote.filter(SpanContext::is_valid).map(Arc::new);
-            let future = with_detached(detached.clone(), || self.inner.call(request));
-            return ResponseFuture::new(future, span, detached, self.shared.clone(), head);
+            state.detached = remote.filter(SpanContext::is_valid).map(Arc::new);
+            let future = with_detached(state.detached.clone(), || self.inner.call(request));
+            return ResponseFuture::new(future, state);
         }
         if let Some(remote) = remote {
-            for (key, field) in &self.shared.baggage_fields {
+            for (key, field) in &state.shape.baggage_fields {
                 if let Some(value) = remote.baggage.get(key) {
-                    span.record(field, value);
+                    state.span.record(field, value);
                 }
             }
-            span.set_remote_parent(remote);
+            state.span.set_remote_parent(remote);
         }
         let future = {
-            let _entered = span.enter();
+            let _entered = state.span.enter();
             self.inner.call(request)
         };
-        ResponseFuture::new(future, span, None, self.shared.clone(), head)
+        ResponseFuture::new(future, state)
     }
 }
 
-fn open_span<B>(shared: &ServerShared, request: &Request<B>) -> Span {
+fn open_span<B>(shared: &ServerShared, shape: &SpanShape, request: &Request<B>) -> Span {
     let headers = request.headers();
     let method = request.method();
     let route = matched_path(request);
@@ -104,8 +115,8 @@ fn open_span<B>(shared: &ServerShared, request: &Request<B>) -> Span {
     };
     let client_ip = client_ip.map(|ip| ip.to_string());
     let client_ip = client_ip.as_deref();
-    let fields = &shared.fields;
-    let span = shared.template.open([
+    let fields = &shape.fields;
+    let span = shape.template.open([
         (&fields[field::SPAN_KIND], Some(&"server" as &dyn Value)),
         (&fields[field::SPAN_TYPE], Some(&"web" as &dyn Value)),
         (
@@ -134,7 +145,7 @@ fn open_span<B>(shared: &ServerShared, request: &Request<B>) -> Span {
         (&fields[field::MEASURED], Some(&1_i64 as &dyn Value)),
     ]);
     if !span.is_disabled() {
-        for (header, request_field, _) in &shared.header_fields {
+        for (header, request_field, _) in &shape.header_fields {
             if let Some(value) = header_value(headers, header) {
                 span.record(request_field, value.as_str());
             }
