@@ -21,7 +21,7 @@ pub enum MetricType {
 }
 
 impl MetricType {
-    /// Every type, in the order of [`MetricType::index`].
+    /// Every type, in the order of [`crate::Stats::metrics_by_type`].
     pub const ALL: [MetricType; 6] = [
         MetricType::Count,
         MetricType::Gauge,
