@@ -164,6 +164,8 @@ impl Counters {
             delta(now.bytes_dropped, before.bytes_dropped),
             "",
         );
+        // Every drop happens at the socket write (there is no sender queue), so the writer
+        // counters equal the totals, and the queue counters stay 0.
         line(
             "packets_dropped_writer",
             delta(now.packets_dropped, before.packets_dropped),
