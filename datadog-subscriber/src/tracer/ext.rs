@@ -36,8 +36,9 @@ use crate::correlation::CorrelationIds;
 /// ```
 pub trait DatadogSpanExt {
     /// Makes `context` (an extracted remote context) the parent of this span. Call it right
-    /// after creating the span, before entering it or creating children. An invalid context
-    /// (zero ids) starts a new trace that keeps its span links and baggage. The context's
+    /// after creating the span, before entering it or creating children. A context without a
+    /// trace id starts a new trace that keeps its span links and baggage; one with a trace id but
+    /// a zero span id (Datadog's "no parent" case) continues the trace as a root. The context's
     /// `_dd.parent_id`, `_dd.propagation_error` and span links go on this span.
     fn set_remote_parent(&self, context: SpanContext);
 
@@ -104,7 +105,7 @@ impl DatadogSpanExt for tracing::Span {
             }
             let trace = Trace::continue_from(&record.trace.tracer, &context);
             let fields = &mut record.fields;
-            fields.parent_id = if context.is_valid() {
+            fields.parent_id = if context.trace_id.is_valid() {
                 context.span_id
             } else {
                 SpanId::INVALID

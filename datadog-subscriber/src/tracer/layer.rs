@@ -113,7 +113,7 @@ where
                     // (a filtered-out request span) is the parent.
                     match detached().filter(|_| !attrs.is_root()) {
                         Some(context) => {
-                            if context.is_valid() {
+                            if context.trace_id.is_valid() {
                                 fields.parent_id = context.span_id;
                             }
                             Trace::continue_from(&self.tracer, &context)

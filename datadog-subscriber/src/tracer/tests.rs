@@ -91,6 +91,20 @@ fn an_invalid_remote_context_starts_a_trace_that_keeps_baggage() {
 }
 
 #[test]
+fn a_remote_trace_without_parent_id_is_continued_as_a_root() {
+    with_tracer(TracerConfig::new(), || {
+        let mut remote = SpanContext::new(TraceId::from_u128(77), SpanId::INVALID);
+        remote.sampling_priority = Some(SamplingPriority::USER_KEEP);
+        let span = tracing::info_span!("request");
+        span.set_remote_parent(remote);
+        let context = span.datadog_context().unwrap();
+        assert_eq!(context.trace_id, TraceId::from_u128(77));
+        assert_eq!(context.sampling_priority, Some(SamplingPriority::USER_KEEP));
+        assert!(context.span_id.is_valid());
+    });
+}
+
+#[test]
 fn set_remote_parent_on_a_child_is_ignored() {
     with_tracer(TracerConfig::new(), || {
         let root = tracing::info_span!("root");

@@ -139,12 +139,13 @@ impl Trace {
         Self::with_state(tracer, tracer.new_trace_id(), None, TraceState::empty())
     }
 
-    /// A trace continued from a remote (or detached) context. An invalid context starts a new
-    /// trace that keeps only the context's baggage.
+    /// A trace continued from a remote (or detached) context. A context without a trace id starts
+    /// a new trace that keeps only the context's baggage; one with a trace id but no parent id
+    /// (Datadog's "no parent" case) continues the trace without a parent.
     pub(crate) fn continue_from(tracer: &Arc<Tracer>, context: &SpanContext) -> Arc<Trace> {
         let mut state = TraceState::empty();
         state.baggage = context.baggage.clone();
-        if !context.is_valid() {
+        if !context.trace_id.is_valid() {
             return Self::with_state(tracer, tracer.new_trace_id(), None, state);
         }
         state.origin.clone_from(&context.origin);
