@@ -63,17 +63,16 @@ impl SpanFields {
 
     /// The string tags (`meta`).
     pub(crate) fn meta_entries(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        self.tags.iter().filter_map(|(key, value)| match value {
-            TagValue::Str(text) => Some((*key, text.as_ref())),
-            TagValue::Num(_) => None,
-        })
+        self.tags
+            .iter()
+            .filter_map(|(key, value)| value.as_str().map(|text| (*key, text)))
     }
 
     /// The numeric tags (`metrics`).
     pub(crate) fn metric_entries(&self) -> impl Iterator<Item = (&'static str, f64)> {
         self.tags.iter().filter_map(|(key, value)| match value {
             TagValue::Num(number) => Some((*key, *number)),
-            TagValue::Str(_) => None,
+            TagValue::Str(_) | TagValue::Short(_) => None,
         })
     }
 
@@ -88,6 +87,7 @@ impl SpanFields {
             .find(|(k, _)| *k == key)
             .map(|(_, value)| match value {
                 TagValue::Str(text) => text.to_string(),
+                TagValue::Short(text) => text.as_str().to_owned(),
                 TagValue::Num(number) if number.fract() == 0.0 && number.abs() < 1e15 => {
                     format!("{}", *number as i64)
                 }
@@ -138,7 +138,58 @@ impl SpanFields {
 /// A span tag: a string goes to `meta`, a number to `metrics`.
 pub(crate) enum TagValue {
     Str(Cow<'static, str>),
+    /// A short string field value, stored without an allocation.
+    Short(ShortStr),
     Num(f64),
+}
+
+impl TagValue {
+    /// A string value as `TagValue`: inline when short enough.
+    fn text(value: &str) -> TagValue {
+        match ShortStr::new(value) {
+            Some(short) => TagValue::Short(short),
+            None => TagValue::Str(Cow::Owned(value.to_owned())),
+        }
+    }
+
+    /// The `meta` value, for a string.
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match self {
+            TagValue::Str(text) => Some(text),
+            TagValue::Short(text) => Some(text.as_str()),
+            TagValue::Num(_) => None,
+        }
+    }
+}
+
+/// A string of at most [`ShortStr::CAPACITY`] bytes kept inline: most field values (`postgresql`,
+/// `GET`, ids, status words) fit, which saves one allocation (and its free) per field.
+#[derive(Clone, Copy)]
+pub(crate) struct ShortStr {
+    len: u8,
+    bytes: [u8; ShortStr::CAPACITY],
+}
+
+impl ShortStr {
+    const CAPACITY: usize = 23;
+
+    fn new(value: &str) -> Option<ShortStr> {
+        let len = value.len();
+        if len > Self::CAPACITY {
+            return None;
+        }
+        let mut bytes = [0; Self::CAPACITY];
+        bytes[..len].copy_from_slice(value.as_bytes());
+        Some(ShortStr {
+            len: len as u8,
+            bytes,
+        })
+    }
+
+    fn as_str(&self) -> &str {
+        // Always valid: the bytes are copied from a `&str`, whole.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
 }
 
 /// The tracer's extension on a live span.
@@ -152,19 +203,23 @@ pub(crate) struct SpanRecord {
 pub(crate) struct FieldVisitor<'a>(pub(crate) &'a mut SpanFields);
 
 impl FieldVisitor<'_> {
-    fn string(&mut self, field: &Field, value: String) {
+    fn string(&mut self, field: &Field, value: &str) {
         let fields = &mut *self.0;
         match field.name() {
             "service" => fields.service = Some(Arc::from(value)),
-            "resource" => fields.resource = Some(value),
-            "span.type" => fields.span_type = Some(value),
+            "resource" => fields.resource = Some(value.to_owned()),
+            "span.type" => fields.span_type = Some(value.to_owned()),
             "error" => {
                 fields.error = true;
-                fields.set_meta("error.message", value);
+                fields.set_tag("error.message", TagValue::text(value));
             }
             "message" => {}
-            name => fields.set_meta(name, value),
+            name => self.string_tag(name, value),
         }
+    }
+
+    fn string_tag(&mut self, name: &'static str, value: &str) {
+        self.0.set_tag(name, TagValue::text(value));
     }
 
     fn number(&mut self, field: &Field, value: f64) {
@@ -177,7 +232,7 @@ impl FieldVisitor<'_> {
 
 impl Visit for FieldVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.string(field, value.to_owned());
+        self.string(field, value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -223,7 +278,7 @@ impl Visit for FieldVisitor<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.string(field, format!("{value:?}"));
+        self.string(field, &format!("{value:?}"));
     }
 }
 
@@ -292,5 +347,27 @@ impl Visit for ErrorEventVisitor {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.set(field, format!("{value:?}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_fields_keep_their_text_inline_or_not() {
+        let mut fields = SpanFields::new("op", SpanId::new(1), 0);
+        let short = "a".repeat(ShortStr::CAPACITY);
+        let long = "é".repeat(ShortStr::CAPACITY);
+        let mut visitor = FieldVisitor(&mut fields);
+        visitor.string_tag("short", &short);
+        visitor.string_tag("long", &long);
+        visitor.string_tag("empty", "");
+        assert!(matches!(fields.tags[0].1, TagValue::Short(_)));
+        assert!(matches!(fields.tags[1].1, TagValue::Str(_)));
+        assert_eq!(fields.meta("short"), Some(short.as_str()));
+        assert_eq!(fields.meta("long"), Some(long.as_str()));
+        assert_eq!(fields.meta("empty"), Some(""));
+        assert_eq!(fields.tag_text("short"), Some(short));
     }
 }
