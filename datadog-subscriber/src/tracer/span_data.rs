@@ -25,8 +25,8 @@ pub(crate) struct SpanFields {
     pub(crate) local_parent: bool,
     /// The parent's per-span service, for a local parent (for `_dd.top_level`).
     pub(crate) parent_service: Option<Arc<str>>,
-    pub(crate) resource: Option<String>,
-    pub(crate) span_type: Option<String>,
+    pub(crate) resource: Option<Text>,
+    pub(crate) span_type: Option<Text>,
     pub(crate) error: bool,
     /// `meta` and `metrics` in one list: one allocation per span for all its fields.
     pub(crate) tags: Vec<(&'static str, TagValue)>,
@@ -162,6 +162,32 @@ impl TagValue {
     }
 }
 
+/// An owned string field (`resource`, `span.type`): inline when short.
+pub(crate) enum Text {
+    Short(ShortStr),
+    Long(Box<str>),
+}
+
+impl From<&str> for Text {
+    fn from(value: &str) -> Self {
+        match ShortStr::new(value) {
+            Some(short) => Text::Short(short),
+            None => Text::Long(Box::from(value)),
+        }
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Text::Short(text) => text.as_str(),
+            Text::Long(text) => text,
+        }
+    }
+}
+
 /// A string of at most [`ShortStr::CAPACITY`] bytes kept inline: most field values (`postgresql`,
 /// `GET`, ids, status words) fit, which saves one allocation (and its free) per field.
 #[derive(Clone, Copy)]
@@ -207,8 +233,8 @@ impl FieldVisitor<'_> {
         let fields = &mut *self.0;
         match field.name() {
             "service" => fields.service = Some(Arc::from(value)),
-            "resource" => fields.resource = Some(value.to_owned()),
-            "span.type" => fields.span_type = Some(value.to_owned()),
+            "resource" => fields.resource = Some(Text::from(value)),
+            "span.type" => fields.span_type = Some(Text::from(value)),
             "error" => {
                 fields.error = true;
                 fields.set_tag("error.message", TagValue::text(value));
@@ -368,6 +394,32 @@ mod tests {
         assert_eq!(fields.meta("short"), Some(short.as_str()));
         assert_eq!(fields.meta("long"), Some(long.as_str()));
         assert_eq!(fields.meta("empty"), Some(""));
-        assert_eq!(fields.tag_text("short"), Some(short));
+        assert_eq!(fields.tag_text("short"), Some(short.clone()));
+
+        for text in [short.as_str(), long.as_str()] {
+            FieldVisitor(&mut fields).string(&resource_field(), text);
+            assert_eq!(fields.resource.as_deref(), Some(text));
+        }
+    }
+
+    /// The `resource` field of a test callsite.
+    fn resource_field() -> Field {
+        struct Callsite;
+        impl tracing_core::Callsite for Callsite {
+            fn set_interest(&self, _: tracing_core::Interest) {}
+            fn metadata(&self) -> &tracing_core::Metadata<'_> {
+                &METADATA
+            }
+        }
+        static CALLSITE: Callsite = Callsite;
+        static METADATA: tracing_core::Metadata<'static> = tracing_core::metadata! {
+            name: "test",
+            target: "test",
+            level: tracing_core::Level::INFO,
+            fields: &["resource"],
+            callsite: &CALLSITE,
+            kind: tracing_core::metadata::Kind::SPAN,
+        };
+        METADATA.fields().field("resource").expect("declared")
     }
 }
