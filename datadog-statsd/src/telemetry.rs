@@ -137,52 +137,41 @@ impl Counters {
                 &format!(",metrics_type:{}", kind.telemetry_name()),
             );
         }
-        line("events", delta(now.events, before.events), "");
-        line(
-            "service_checks",
-            delta(now.service_checks, before.service_checks),
-            "",
-        );
-        line(
-            "metric_dropped_on_receive",
-            delta(now.invalid, before.invalid),
-            "",
-        );
-        line(
-            "packets_sent",
-            delta(now.packets_sent, before.packets_sent),
-            "",
-        );
-        line("bytes_sent", delta(now.bytes_sent, before.bytes_sent), "");
-        line(
-            "packets_dropped",
-            delta(now.packets_dropped, before.packets_dropped),
-            "",
-        );
-        line(
-            "bytes_dropped",
-            delta(now.bytes_dropped, before.bytes_dropped),
-            "",
-        );
         // Every drop happens at the socket write (there is no sender queue), so the writer
         // counters equal the totals, and the queue counters stay 0.
-        line(
-            "packets_dropped_writer",
-            delta(now.packets_dropped, before.packets_dropped),
-            "",
-        );
-        line(
-            "bytes_dropped_writer",
-            delta(now.bytes_dropped, before.bytes_dropped),
-            "",
-        );
-        line("packets_dropped_queue", 0, "");
-        line("bytes_dropped_queue", 0, "");
-        line(
-            "aggregated_context",
-            delta(now.aggregated_contexts, before.aggregated_contexts),
-            "",
-        );
+        let totals = [
+            ("events", now.events, before.events),
+            ("service_checks", now.service_checks, before.service_checks),
+            ("metric_dropped_on_receive", now.invalid, before.invalid),
+            ("packets_sent", now.packets_sent, before.packets_sent),
+            ("bytes_sent", now.bytes_sent, before.bytes_sent),
+            (
+                "packets_dropped",
+                now.packets_dropped,
+                before.packets_dropped,
+            ),
+            ("bytes_dropped", now.bytes_dropped, before.bytes_dropped),
+            (
+                "packets_dropped_writer",
+                now.packets_dropped,
+                before.packets_dropped,
+            ),
+            (
+                "bytes_dropped_writer",
+                now.bytes_dropped,
+                before.bytes_dropped,
+            ),
+            ("packets_dropped_queue", 0, 0),
+            ("bytes_dropped_queue", 0, 0),
+            (
+                "aggregated_context",
+                now.aggregated_contexts,
+                before.aggregated_contexts,
+            ),
+        ];
+        for (name, now, before) in totals {
+            line(name, delta(now, before), "");
+        }
         lines
     }
 }
