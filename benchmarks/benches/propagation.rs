@@ -13,6 +13,7 @@ use http::HeaderMap;
 use opentelemetry::Context;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
+use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 /// What a request from an instrumented Datadog service looks like: Datadog headers, W3C headers
@@ -92,6 +93,9 @@ fn default_styles(c: &mut Criterion) {
     group.bench_function("datadog_tower/hash_map", |b| {
         b.iter(|| black_box(propagator.extract(black_box(&strings))));
     });
+    group.bench_function("datadog_opentelemetry/header_map", |b| {
+        b.iter(|| black_box(official.extract(&HeaderExtractor(black_box(&headers)))));
+    });
     group.bench_function("datadog_opentelemetry/hash_map", |b| {
         b.iter(|| black_box(official.extract(black_box(&strings))));
     });
@@ -119,6 +123,13 @@ fn default_styles(c: &mut Criterion) {
             out
         });
     });
+    group.bench_function("datadog_opentelemetry/header_map", |b| {
+        b.iter(|| {
+            let mut out = HeaderMap::with_capacity(8);
+            official.inject_context(black_box(&official_cx), &mut HeaderInjector(&mut out));
+            out
+        });
+    });
     group.bench_function("datadog_opentelemetry/hash_map", |b| {
         b.iter(|| {
             let mut out: HashMap<String, String> = HashMap::with_capacity(8);
@@ -143,6 +154,9 @@ fn w3c_only(c: &mut Criterion) {
     group.bench_function("datadog_tower/hash_map", |b| {
         b.iter(|| black_box(propagator.extract(black_box(&strings))));
     });
+    group.bench_function("opentelemetry_sdk/header_map", |b| {
+        b.iter(|| black_box(otel.extract(&HeaderExtractor(black_box(&headers)))));
+    });
     group.bench_function("opentelemetry_sdk/hash_map", |b| {
         b.iter(|| black_box(otel.extract(black_box(&strings))));
     });
@@ -151,6 +165,20 @@ fn w3c_only(c: &mut Criterion) {
     let context: SpanContext = propagator.extract(&strings).unwrap();
     let otel_cx: Context = otel.extract(&strings);
     let mut group = c.benchmark_group("inject_w3c_only");
+    group.bench_function("datadog_tower/header_map", |b| {
+        b.iter(|| {
+            let mut out = HeaderMap::with_capacity(2);
+            propagator.inject(black_box(&context), &mut out);
+            out
+        });
+    });
+    group.bench_function("opentelemetry_sdk/header_map", |b| {
+        b.iter(|| {
+            let mut out = HeaderMap::with_capacity(2);
+            otel.inject_context(black_box(&otel_cx), &mut HeaderInjector(&mut out));
+            out
+        });
+    });
     group.bench_function("datadog_tower/hash_map", |b| {
         b.iter(|| {
             let mut out: HashMap<String, String> = HashMap::with_capacity(2);
