@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::format::{push_f64, push_i64, push_rate, push_set_member};
 use crate::message::{MetricType, MetricValue};
+use crate::telemetry::Counters;
 
 /// A small multiplicative hasher for context keys (our own serialised strings, so no need for
 /// SipHash's protection against chosen keys). Processes eight bytes per step.
@@ -49,13 +50,23 @@ enum Value {
     },
 }
 
-/// One context: its value for the current window (`None` when nothing arrived since the last
-/// flush). Shared with the [`crate::MetricHandle`]s that record into it without a map lookup.
+/// What a context received in the current window.
+#[derive(Default)]
+struct Window {
+    /// Calls recorded: the client's metric counters take them when the window is flushed
+    /// (counting here, under the lock taken anyway, spares every call an atomic increment).
+    calls: u64,
+    /// `None` when nothing arrived since the last flush.
+    value: Option<Value>,
+}
+
+/// One context and its current window. Shared with the [`crate::MetricHandle`]s and per-thread
+/// cache entries that record into it without a map lookup.
 pub(crate) struct Slot {
     /// Where the name ends in the key; the rest is `|type` and the optional fields.
     name_len: usize,
     kind: MetricType,
-    value: Mutex<Option<Value>>,
+    window: Mutex<Window>,
 }
 
 /// Limits that keep the aggregator's memory bounded.
@@ -109,7 +120,7 @@ impl Aggregator {
         let slot = Arc::new(Slot {
             name_len,
             kind,
-            value: Mutex::new(None),
+            window: Mutex::new(Window::default()),
         });
         self.record(&slot, value, rate);
         contexts.insert(key.into(), slot);
@@ -128,7 +139,7 @@ impl Aggregator {
         let slot = Arc::new(Slot {
             name_len,
             kind,
-            value: Mutex::new(None),
+            window: Mutex::new(Window::default()),
         });
         contexts.insert(key.into(), Arc::clone(&slot));
         Some(slot)
@@ -136,8 +147,9 @@ impl Aggregator {
 
     /// Adds a value to a slot.
     pub(crate) fn record(&self, slot: &Slot, value: MetricValue<'_>, rate: f64) {
-        let mut state = lock(&slot.value);
-        let current = state.get_or_insert_with(|| match slot.kind {
+        let mut window = lock(&slot.window);
+        window.calls += 1;
+        let current = window.value.get_or_insert_with(|| match slot.kind {
             MetricType::Count => Value::Count(0),
             MetricType::Gauge => Value::Gauge(0.0),
             MetricType::Set => Value::Set(HashSet::new()),
@@ -150,15 +162,36 @@ impl Aggregator {
         update(current, value, self.limits.max_samples);
     }
 
+    /// Calls recorded in the current window, per type (indexed like [`MetricType::ALL`]),
+    /// passed to `read` while no flush can move them to `counters`.
+    pub(crate) fn with_pending<R>(&self, read: impl FnOnce([u64; 6]) -> R) -> R {
+        let contexts = lock(&self.contexts);
+        let mut pending = [0; 6];
+        for slot in contexts.values() {
+            pending[slot.kind.index()] += lock(&slot.window).calls;
+        }
+        read(pending)
+    }
+
     /// Ends the window: writes one message per context (several for packed values that do not
     /// fit one datagram of `max` bytes, one per set member) through `emit`, each ending with
-    /// `suffix` and `\n`. Contexts idle for a whole window and held by no handle are forgotten.
-    /// Returns the number of contexts written.
-    pub(crate) fn flush(&self, suffix: &[u8], max: usize, emit: &mut dyn FnMut(&[u8])) -> usize {
+    /// `suffix` and `\n`, and adds the window's calls to `counters`. Contexts idle for a whole
+    /// window and held by no handle are forgotten. Returns the number of contexts written.
+    pub(crate) fn flush(
+        &self,
+        suffix: &[u8],
+        max: usize,
+        counters: &Counters,
+        emit: &mut dyn FnMut(&[u8]),
+    ) -> usize {
         let mut taken = Vec::new();
         lock(&self.contexts).retain(|key, slot| {
-            match lock(&slot.value).take() {
-                Some(value) => taken.push((key.clone(), slot.name_len, value)),
+            let mut window = lock(&slot.window);
+            match window.value.take() {
+                Some(value) => {
+                    counters.metrics(slot.kind, std::mem::take(&mut window.calls));
+                    taken.push((key.clone(), slot.name_len, value));
+                }
                 // Idle: keep it only while a handle may still record into it.
                 None => return Arc::strong_count(slot) > 1,
             }
@@ -220,7 +253,8 @@ impl Aggregator {
 }
 
 /// Writes `name:v1:v2…<tail>` lines of at most `max` bytes (at least one value per line; a
-/// line that is too long even so is left for the batch to refuse).
+/// line that is too long even so is left for the batch to refuse). Values are written straight
+/// into the line; the one that does not fit moves to the next.
 fn pack(
     line: &mut Vec<u8>,
     name: &[u8],
@@ -229,22 +263,22 @@ fn pack(
     max: usize,
     emit: &mut dyn FnMut(&[u8]),
 ) {
-    let mut value = Vec::with_capacity(32);
     let mut in_line = 0;
     line.clear();
     line.extend_from_slice(name);
     for &v in values {
-        value.clear();
-        value.push(b':');
-        push_f64(&mut value, v);
-        if in_line > 0 && line.len() + value.len() + tail.len() > max {
+        let start = line.len();
+        line.push(b':');
+        push_f64(line, v);
+        if in_line > 0 && line.len() + tail.len() > max {
+            let value = line.split_off(start);
             line.extend_from_slice(tail);
             emit(line);
             line.clear();
             line.extend_from_slice(name);
+            line.extend_from_slice(&value);
             in_line = 0;
         }
-        line.extend_from_slice(&value);
         in_line += 1;
     }
     if in_line > 0 {
@@ -292,7 +326,7 @@ mod tests {
 
     fn flushed(aggregator: &Aggregator, max: usize) -> Vec<String> {
         let mut lines = Vec::new();
-        aggregator.flush(b"", max, &mut |line| {
+        aggregator.flush(b"", max, &Counters::default(), &mut |line| {
             lines.push(String::from_utf8(line.to_vec()).unwrap());
         });
         lines.sort();
@@ -344,13 +378,17 @@ mod tests {
                 1.0,
             );
         }
-        let lines = flushed(&aggregator, 16);
+        let mut lines = Vec::new();
+        aggregator.flush(b"", 16, &Counters::default(), &mut |line| {
+            lines.push(String::from_utf8(line.to_vec()).unwrap());
+        });
         assert!(lines.iter().all(|line| line.len() <= 16), "{lines:?}");
-        let values: usize = lines
+        assert!(lines.iter().all(|line| line.ends_with("|d\n")), "{lines:?}");
+        let values: Vec<&str> = lines
             .iter()
-            .map(|l| l.split('|').next().unwrap().matches(':').count())
-            .sum();
-        assert_eq!(values, 10);
+            .flat_map(|l| l.split('|').next().unwrap().split(':').skip(1))
+            .collect();
+        assert_eq!(values, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
     }
 
     #[test]

@@ -13,20 +13,44 @@ pub(crate) enum Pushed {
 }
 
 /// The datagram being filled. Messages are written in place (no per-message allocation); a
-/// message that does not fit is moved into the next datagram.
+/// message that does not fit is moved into the next datagram. Sent datagrams come back through
+/// [`Batch::recycle`], so filling one allocates nothing either.
 #[derive(Debug)]
 pub(crate) struct Batch {
     buf: Vec<u8>,
     max: usize,
+    /// A sent datagram's buffer, emptied, for the next one.
+    spare: Option<Vec<u8>>,
+    /// Metric messages written, per type (indexed like [`crate::MetricType::ALL`]): counted here
+    /// because the lock is held anyway.
+    pub(crate) metrics_by_type: [u64; 6],
 }
 
 impl Batch {
     /// An empty batch for datagrams of at most `max` bytes.
     pub(crate) fn new(max: usize) -> Self {
         Batch {
-            buf: Vec::with_capacity(max),
+            buf: Self::buffer(max),
             max,
+            spare: None,
+            metrics_by_type: [0; 6],
         }
+    }
+
+    /// Room for a full datagram plus the message that spills over it (at most `max` bytes), so
+    /// writing a message never reallocates.
+    fn buffer(max: usize) -> Vec<u8> {
+        Vec::with_capacity(max.saturating_mul(2))
+    }
+
+    fn fresh(&mut self) -> Vec<u8> {
+        self.spare.take().unwrap_or_else(|| Self::buffer(self.max))
+    }
+
+    /// Takes back a datagram returned by [`Batch::push`] or [`Batch::take`] once it is sent.
+    pub(crate) fn recycle(&mut self, mut datagram: Vec<u8>) {
+        datagram.clear();
+        self.spare = Some(datagram);
     }
 
     /// Appends the message written by `write`, which must end it with `\n`.
@@ -42,7 +66,7 @@ impl Batch {
             return Pushed::Buffered;
         }
         // The message spills over: it starts the next datagram, the rest is complete.
-        let mut next = Vec::with_capacity(self.max);
+        let mut next = self.fresh();
         next.extend_from_slice(&self.buf[start..]);
         self.buf.truncate(start);
         Pushed::Full(std::mem::replace(&mut self.buf, next))
@@ -53,10 +77,8 @@ impl Batch {
         if self.buf.is_empty() {
             None
         } else {
-            Some(std::mem::replace(
-                &mut self.buf,
-                Vec::with_capacity(self.max),
-            ))
+            let next = self.fresh();
+            Some(std::mem::replace(&mut self.buf, next))
         }
     }
 }
@@ -81,8 +103,17 @@ mod tests {
             panic!("the third message does not fit");
         };
         assert_eq!(full, b"a:1|c\nb:1|c\n");
+        let reused = full.as_ptr();
+        batch.recycle(full);
         assert_eq!(batch.take().unwrap(), b"c:1|c\n");
         assert!(batch.take().is_none());
+        assert!(matches!(batch.push(line("d:1|c")), Pushed::Buffered));
+        assert_eq!(
+            batch.buf.as_ptr(),
+            reused,
+            "the sent datagram's buffer is reused"
+        );
+        assert_eq!(batch.take().unwrap(), b"d:1|c\n");
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! The [`Statsd`] client: hot path, flushing, background timer, cadence interop.
 
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -8,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::aggregation::{Aggregator, Limits, Slot};
 use crate::buffer::{Batch, Pushed};
 use crate::config::{Profile, StatsdBuilder};
-use crate::context_cache::{self, ContextCache};
+use crate::context_cache;
 use crate::event::Event;
 use crate::format::{
     join_tags, push_f64, push_i64, push_name, push_rate, push_set_member, push_tags, push_u64,
@@ -21,11 +20,6 @@ use crate::transport::{Dropped, Transport};
 
 /// Source of [`Inner::id`].
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-thread_local! {
-    /// The context key being built for the aggregator, reused so the hot path allocates nothing.
-    static KEY: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(256));
-}
 
 /// A DogStatsD client. Cheap to clone (an `Arc` inside); every clone shares one buffer, one
 /// aggregator and one socket. Calls never block on I/O and never fail: problems are counted
@@ -309,7 +303,7 @@ impl Statsd {
 
     /// What the client did so far: messages, datagrams and bytes sent, drops by cause.
     pub fn stats(&self) -> Stats {
-        self.inner.link.counters.snapshot()
+        self.inner.stats()
     }
 
     /// The largest datagram this client sends.
@@ -336,35 +330,25 @@ impl Statsd {
             inner.resolve_kind(kind)
         };
         let kind = resolved.clone().unwrap_or(kind);
-        let mut key = Vec::new();
-        key.extend_from_slice(inner.namespace.as_bytes());
-        push_name(&mut key, name);
-        let name_len = key.len();
-        key.push(b'|');
-        key.extend_from_slice(kind.as_str().as_bytes());
-        push_tags(&mut key, tags, &inner.constant_tags);
-        if let Some(cardinality) = inner.cardinality {
-            key.extend_from_slice(b"|card:");
-            key.extend_from_slice(cardinality.as_str().as_bytes());
-        }
+        let mut head = Vec::new();
+        let (name_len, key_len) =
+            inner.write_context(&mut head, name, tags, kind, inner.cardinality);
         let slot = match (&inner.aggregator, &resolved) {
             (Some(aggregator), Ok(kind))
                 if *kind != MetricType::Set
                     && (!kind.is_sampled() || inner.extended_aggregation) =>
             {
-                aggregator.slot(&key, name_len, *kind)
+                aggregator.slot(&head[..key_len], name_len, *kind)
             }
             _ => None,
         };
-        let mut tail = key.split_off(name_len);
-        tail.extend_from_slice(&inner.suffix);
-        tail.push(b'\n');
+        let tail = head.split_off(name_len);
         MetricHandle {
             inner: Arc::clone(inner),
             kind,
             error: resolved.err(),
             slot,
-            head: key.into(),
+            head: head.into(),
             tail: tail.into(),
         }
     }
@@ -426,7 +410,6 @@ impl MetricHandle {
             inner.reject(&Error::NonFiniteValue);
             return;
         }
-        inner.link.counters.metric(self.kind);
         let value = if self.kind == MetricType::Count {
             MetricValue::Int(value.round() as i64)
         } else {
@@ -436,14 +419,10 @@ impl MetricHandle {
             aggregator.record(slot, value, 1.0);
             return;
         }
-        let pushed = inner.push(|buf| {
+        let pushed = inner.push_metric(self.kind, |buf| {
             buf.extend_from_slice(&self.head);
             buf.push(b':');
-            match value {
-                MetricValue::Int(value) => push_i64(buf, value),
-                MetricValue::Float(value) => push_f64(buf, value),
-                MetricValue::Member(member) => push_set_member(buf, member),
-            }
+            push_value(buf, value);
             buf.extend_from_slice(&self.tail);
         });
         if let Err(error) = pushed {
@@ -526,46 +505,55 @@ impl Inner {
         if sampled && rate < 1.0 && fastrand::f64() >= rate {
             return Ok(());
         }
-        self.link.counters.metric(kind);
         let cardinality = metric.cardinality.or(self.cardinality);
-        if let Some(aggregator) = aggregator {
-            let added = context_cache::with(|cache| {
-                self.aggregate(aggregator, cache, metric, kind, rate, cardinality)
-            });
-            if added {
-                return Ok(());
-            }
-        }
-        let rate = if sampled { rate } else { 1.0 };
+        // Not aggregated: counts, gauges and sets keep their (full) rate, as they were not sampled.
+        let line_rate = if sampled { rate } else { 1.0 };
         context_cache::with(|cache| {
             let Some(cache) = cache else {
-                let mut key = Vec::new();
-                let name_len = self.context_key(&mut key, metric, kind, cardinality);
-                return self.push(|buf| {
-                    self.write_line(buf, &key, name_len, metric.value, rate, timestamp);
-                });
-            };
-            let (id, name, tags) = (self.id, metric.name, metric.tags);
-            if cache.find(id, kind, cardinality, name, tags).is_none() {
-                KEY.with(|key| {
-                    let mut key = key.borrow_mut();
-                    let name_len = self.context_key(&mut key, metric, kind, cardinality);
-                    cache.insert(id, kind, cardinality, name, tags, &key, name_len, None);
-                });
-            }
-            let entry = cache
-                .find(id, kind, cardinality, name, tags)
-                .expect("inserted above");
-            self.push(|buf| {
-                self.write_line(
-                    buf,
-                    &entry.key,
-                    entry.name_len,
+                // A re-entrant call (from a log hook, say): no cache, the line is built here.
+                let mut line = Vec::new();
+                let (name_len, key_len) =
+                    self.write_context(&mut line, metric.name, metric.tags, kind, cardinality);
+                if let Some(aggregator) = aggregator
+                    && aggregator.add(&line[..key_len], name_len, kind, metric.value, rate)
+                {
+                    return Ok(());
+                }
+                return self.push_line(
+                    &line,
+                    (name_len, key_len),
+                    kind,
                     metric.value,
-                    rate,
+                    line_rate,
                     timestamp,
                 );
-            })
+            };
+            let entry = cache.find_or_insert(
+                self.id,
+                kind,
+                cardinality,
+                metric.name,
+                metric.tags,
+                |line| self.write_context(line, metric.name, metric.tags, kind, cardinality),
+            );
+            if let Some(aggregator) = aggregator {
+                if entry.slot.is_none() {
+                    entry.slot =
+                        aggregator.slot(&entry.line[..entry.key_len], entry.name_len, kind);
+                }
+                if let Some(slot) = &entry.slot {
+                    aggregator.record(slot, metric.value, rate);
+                    return Ok(());
+                }
+            }
+            self.push_line(
+                &entry.line,
+                (entry.name_len, entry.key_len),
+                kind,
+                metric.value,
+                line_rate,
+                timestamp,
+            )
         })
     }
 
@@ -582,119 +570,96 @@ impl Inner {
         }
     }
 
-    /// Adds the metric to its context: through this thread's cache when the same inputs were
-    /// seen recently, else by building the context key.
-    fn aggregate(
+    /// Appends a metric message, `name:value|type|#tags|card:…|@rate|T…` and the origin fields
+    /// (the Agent reads the fields after the type in any order), from a context's `line` (see
+    /// [`Inner::write_context`]; `lens` says where its name and key end).
+    fn push_line(
         &self,
-        aggregator: &Aggregator,
-        cache: Option<&mut ContextCache>,
-        metric: &Metric<'_>,
+        line: &[u8],
+        (name_len, key_len): (usize, usize),
         kind: MetricType,
-        rate: f64,
-        cardinality: Option<Cardinality>,
-    ) -> bool {
-        let Some(cache) = cache else {
-            let mut key = Vec::new();
-            let name_len = self.context_key(&mut key, metric, kind, cardinality);
-            return aggregator.add(&key, name_len, kind, metric.value, rate);
-        };
-        if let Some(entry) = cache.find(self.id, kind, cardinality, metric.name, metric.tags) {
-            if entry.slot.is_none() {
-                entry.slot = aggregator.slot(&entry.key, entry.name_len, kind);
-            }
-            let Some(slot) = &entry.slot else {
-                return false;
-            };
-            aggregator.record(slot, metric.value, rate);
-            return true;
-        }
-        KEY.with(|key| {
-            let mut key = key.borrow_mut();
-            let name_len = self.context_key(&mut key, metric, kind, cardinality);
-            let Some(slot) = aggregator.slot(&key, name_len, kind) else {
-                return false;
-            };
-            aggregator.record(&slot, metric.value, rate);
-            cache.insert(
-                self.id,
-                kind,
-                cardinality,
-                metric.name,
-                metric.tags,
-                &key,
-                name_len,
-                Some(slot),
-            );
-            true
-        })
-    }
-
-    /// Writes one metric line, `name:value|type|#tags|card:…|@rate|T…` (the Agent reads the
-    /// fields after the type in any order), from the context key.
-    #[allow(clippy::too_many_arguments)]
-    fn write_line(
-        &self,
-        buf: &mut Vec<u8>,
-        key: &[u8],
-        name_len: usize,
         value: MetricValue<'_>,
         rate: f64,
         timestamp: Option<u64>,
-    ) {
-        let (name, rest) = key.split_at(name_len);
-        buf.extend_from_slice(name);
-        buf.push(b':');
-        match value {
-            MetricValue::Int(value) => push_i64(buf, value),
-            MetricValue::Float(value) => push_f64(buf, value),
-            MetricValue::Member(member) => push_set_member(buf, member),
-        }
-        buf.extend_from_slice(rest);
-        push_rate(buf, rate);
-        if let Some(timestamp) = timestamp {
-            buf.extend_from_slice(b"|T");
-            push_u64(buf, timestamp);
-        }
-        buf.extend_from_slice(&self.suffix);
-        buf.push(b'\n');
+    ) -> Result<(), Error> {
+        let (name, rest) = line.split_at(name_len);
+        self.push_metric(kind, |buf| {
+            buf.extend_from_slice(name);
+            buf.push(b':');
+            push_value(buf, value);
+            if rate >= 1.0 && timestamp.is_none() {
+                buf.extend_from_slice(rest);
+                return;
+            }
+            let (fields, origin) = rest.split_at(key_len - name_len);
+            buf.extend_from_slice(fields);
+            push_rate(buf, rate);
+            if let Some(timestamp) = timestamp {
+                buf.extend_from_slice(b"|T");
+                push_u64(buf, timestamp);
+            }
+            buf.extend_from_slice(origin);
+        })
     }
 
-    /// Writes the context key (`name|type|#tags|card:…`) into `key`; returns the name's length.
-    fn context_key(
+    /// Writes a context's line into `line`: the name (namespace included, sanitised), the
+    /// context key's fields `|type|#tags|card:…`, the origin fields and `\n`. Returns where the
+    /// name and the context key (`name|type|#tags|card:…`) end.
+    fn write_context(
         &self,
-        key: &mut Vec<u8>,
-        metric: &Metric<'_>,
+        line: &mut Vec<u8>,
+        name: &str,
+        tags: &[&str],
         kind: MetricType,
         cardinality: Option<Cardinality>,
-    ) -> usize {
-        key.clear();
-        key.extend_from_slice(self.namespace.as_bytes());
-        push_name(key, metric.name);
-        let name_len = key.len();
-        key.push(b'|');
-        key.extend_from_slice(kind.as_str().as_bytes());
-        push_tags(key, metric.tags, &self.constant_tags);
+    ) -> (usize, usize) {
+        line.extend_from_slice(self.namespace.as_bytes());
+        push_name(line, name);
+        let name_len = line.len();
+        line.push(b'|');
+        line.extend_from_slice(kind.as_str().as_bytes());
+        push_tags(line, tags, &self.constant_tags);
         if let Some(cardinality) = cardinality {
-            key.extend_from_slice(b"|card:");
-            key.extend_from_slice(cardinality.as_str().as_bytes());
+            line.extend_from_slice(b"|card:");
+            line.extend_from_slice(cardinality.as_str().as_bytes());
         }
-        name_len
+        let key_len = line.len();
+        line.extend_from_slice(&self.suffix);
+        line.push(b'\n');
+        (name_len, key_len)
+    }
+
+    /// Appends a metric message of type `kind` (counted as such) to the batch.
+    fn push_metric(&self, kind: MetricType, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), Error> {
+        self.push_counted(Some(kind), write)
     }
 
     /// Appends one message to the batch, sending the datagram it completes.
     fn push(&self, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), Error> {
-        let pushed = self
-            .batch
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(write);
+        self.push_counted(None, write)
+    }
+
+    /// Appends one message to the batch (a metric of type `kind`, if any), sending the datagram
+    /// it completes.
+    fn push_counted(
+        &self,
+        kind: Option<MetricType>,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), Error> {
+        let pushed = {
+            let mut batch = lock(&self.batch);
+            if let Some(kind) = kind {
+                batch.metrics_by_type[kind.index()] += 1;
+            }
+            batch.push(write)
+        };
         match pushed {
             Pushed::Buffered => Ok(()),
             Pushed::Full(datagram) => {
                 // Sent from the calling thread: one non-blocking syscall per datagram (hundreds
                 // of metrics) costs less CPU than waking another thread to do it, and works where
                 // background threads get no CPU (Cloud Run after the response).
-                self.link.transmit(&datagram);
+                self.transmit(datagram);
                 Ok(())
             }
             Pushed::TooLong(len) => Err(Error::TooLong {
@@ -720,25 +685,44 @@ impl Inner {
         }
     }
 
+    /// Sends a datagram, then hands its buffer back to the batch.
+    fn transmit(&self, datagram: Vec<u8>) {
+        self.link.transmit(&datagram);
+        lock(&self.batch).recycle(datagram);
+    }
+
+    /// The counters, with the metric calls still counted by the batch and the aggregator.
+    fn stats(&self) -> Stats {
+        let read = |pending: [u64; 6]| {
+            let batch = lock(&self.batch);
+            let mut stats = self.link.counters.snapshot();
+            stats.add_metrics(batch.metrics_by_type);
+            stats.add_metrics(pending);
+            stats
+        };
+        match &self.aggregator {
+            Some(aggregator) => aggregator.with_pending(read),
+            None => read([0; 6]),
+        }
+    }
+
     fn flush_aggregator(&self) {
         if let Some(aggregator) = &self.aggregator {
-            let contexts = aggregator.flush(&self.suffix, self.max_payload, &mut |line| {
-                if let Err(error) = self.push(|buf| buf.extend_from_slice(line)) {
-                    self.reject(&error);
-                }
-            });
+            let counters = &self.link.counters;
+            let contexts =
+                aggregator.flush(&self.suffix, self.max_payload, counters, &mut |line| {
+                    if let Err(error) = self.push(|buf| buf.extend_from_slice(line)) {
+                        self.reject(&error);
+                    }
+                });
             self.link.counters.aggregated(contexts);
         }
     }
 
     fn flush_batch(&self) {
-        let datagram = self
-            .batch
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
+        let datagram = lock(&self.batch).take();
         if let Some(datagram) = datagram {
-            self.link.transmit(&datagram);
+            self.transmit(datagram);
         }
     }
 
@@ -749,7 +733,7 @@ impl Inner {
 
     fn report_telemetry(&self) {
         if let Some(tags) = &self.telemetry_tags {
-            for line in self.link.counters.report(tags) {
+            for line in self.link.counters.report(self.stats(), tags) {
                 // Telemetry lines are short; they always fit.
                 let _ = self.push(|buf| buf.extend_from_slice(line.as_bytes()));
             }
@@ -766,6 +750,21 @@ impl Inner {
         if let Some(worker) = worker {
             worker.unpark();
         }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Appends a metric value.
+fn push_value(buf: &mut Vec<u8>, value: MetricValue<'_>) {
+    match value {
+        MetricValue::Int(value) => push_i64(buf, value),
+        MetricValue::Float(value) => push_f64(buf, value),
+        MetricValue::Member(member) => push_set_member(buf, member),
     }
 }
 
@@ -817,5 +816,107 @@ fn spawn_worker(inner: &Arc<Inner>, builder: &StatsdBuilder) {
         Err(error) => {
             tracing::warn!(target: "datadog_statsd", "no DogStatsD background thread ({error}); sending when datagrams fill, on flush() and on drop");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+
+    /// A client sending to a loopback socket the test reads, flushing only when told.
+    fn client(builder: StatsdBuilder) -> (Statsd, UdpSocket) {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let statsd = builder
+            .url(&format!("udp://{}", socket.local_addr().unwrap()))
+            .telemetry(false)
+            .background_thread(false)
+            .build();
+        (statsd, socket)
+    }
+
+    fn datagram(socket: &UdpSocket) -> String {
+        let mut buf = vec![0; 65_536];
+        let len = socket.recv(&mut buf).unwrap();
+        String::from_utf8(buf[..len].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn stats_count_calls_still_in_the_batch_and_the_aggregator() {
+        let (statsd, socket) = client(StatsdBuilder::new());
+        for _ in 0..3 {
+            statsd.distribution_with_tags("lat", 1.0, &["a:b"]);
+        }
+        // A timestamp skips aggregation: this one waits in the batch.
+        statsd.send(&Metric::count("hits", 2).with_timestamp(1_700_000_000));
+        statsd.handle(MetricType::Gauge, "depth", &[]).record(4.0);
+        let before = statsd.stats();
+        assert_eq!(before.metrics, 5);
+        assert_eq!(before.metrics_by_type, [1, 1, 0, 3, 0, 0]);
+        statsd.flush();
+        assert_eq!(
+            statsd.stats().metrics_by_type,
+            before.metrics_by_type,
+            "a flush moves the counts, it neither adds nor loses any"
+        );
+        let mut lines: Vec<String> = datagram(&socket).lines().map(str::to_owned).collect();
+        lines.sort();
+        assert_eq!(
+            lines,
+            ["depth:4|g", "hits:2|c|T1700000000", "lat:1:1:1|d|#a:b"]
+        );
+    }
+
+    #[test]
+    fn cached_lines_with_and_without_rate_or_timestamp() {
+        let (statsd, socket) = client(
+            StatsdBuilder::new()
+                .aggregation(false)
+                .namespace("app")
+                .tag("env:test")
+                .container_id("abc")
+                .cardinality(Cardinality::Low),
+        );
+        // Twice each: the second call of a context goes through the thread's cache.
+        for _ in 0..2 {
+            statsd.count_with_tags("hits", 1, &["route:/a b"]);
+            statsd.send(
+                &Metric::count("hits", 3)
+                    .with_tags(&["route:/a b"])
+                    .with_timestamp(7),
+            );
+            statsd.send(&Metric::gauge("temp", -1.5).with_timestamp(9));
+        }
+        statsd.flush();
+        let expected = "app.hits:1|c|#route:/a_b,env:test|card:low|c:ci-abc\n\
+                        app.hits:3|c|#route:/a_b,env:test|card:low|T7|c:ci-abc\n\
+                        app.temp:-1.5|g|#env:test|card:low|T9|c:ci-abc\n";
+        assert_eq!(datagram(&socket), expected.repeat(2));
+        assert_eq!(statsd.stats().metrics, 6);
+    }
+
+    #[test]
+    fn a_full_datagram_is_sent_by_the_call_that_fills_it() {
+        let (statsd, socket) = client(StatsdBuilder::new().aggregation(false).max_payload(64));
+        // 13 bytes a line: four fit one datagram.
+        for i in 0..12 {
+            statsd.count(&format!("metric.{}", i % 10), 1);
+        }
+        assert_eq!(
+            datagram(&socket),
+            "metric.0:1|c\nmetric.1:1|c\nmetric.2:1|c\nmetric.3:1|c\n"
+        );
+        assert_eq!(datagram(&socket).lines().count(), 4);
+        assert_eq!(statsd.stats().packets_sent, 2);
+        statsd.flush();
+        assert_eq!(
+            datagram(&socket),
+            "metric.8:1|c\nmetric.9:1|c\nmetric.0:1|c\nmetric.1:1|c\n"
+        );
+        let stats = statsd.stats();
+        assert_eq!((stats.metrics, stats.packets_sent), (12, 3));
     }
 }

@@ -17,10 +17,13 @@ pub(crate) struct Entry {
     cardinality: Option<Cardinality>,
     name: String,
     tags: Vec<String>,
-    /// The context key, `name|type|#tags|card:…` (namespace included, sanitised).
-    pub(crate) key: Vec<u8>,
-    /// Where the name ends in `key`.
+    /// The message around its value: the name (namespace included, sanitised), then the context
+    /// key's fields `|type|#tags|card:…`, then the client's origin fields and `\n`.
+    pub(crate) line: Vec<u8>,
+    /// Where the name ends in `line`.
     pub(crate) name_len: usize,
+    /// Where the context key (`name|type|#tags|card:…`) ends in `line`.
+    pub(crate) key_len: usize,
     /// The aggregation slot, once the context was aggregated. Holding it keeps the context in
     /// the aggregator, so records through it are never lost.
     pub(crate) slot: Option<Arc<Slot>>,
@@ -38,14 +41,46 @@ impl Entry {
         self.client == client
             && self.kind == kind
             && self.cardinality == cardinality
-            && self.name == name
             && self.tags.len() == tags.len()
+            && same_bytes(self.name.as_bytes(), name.as_bytes())
             && self
                 .tags
                 .iter()
                 .zip(tags)
-                .all(|(cached, tag)| cached == tag)
+                .all(|(cached, tag)| same_bytes(cached.as_bytes(), tag.as_bytes()))
     }
+}
+
+/// Byte equality, inlined: names and tags are a few dozen bytes, where comparing them word by
+/// word costs less than a call to libc's `memcmp` (which `==` on slices becomes).
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    fn word(bytes: &[u8], at: usize) -> u64 {
+        u64::from_ne_bytes(bytes[at..at + 8].try_into().unwrap_or_default())
+    }
+    fn half(bytes: &[u8], at: usize) -> u32 {
+        u32::from_ne_bytes(bytes[at..at + 4].try_into().unwrap_or_default())
+    }
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    if len < 4 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    if len < 8 {
+        // Two overlapping 4-byte reads cover 4 to 8 bytes.
+        return half(a, 0) == half(b, 0) && half(a, len - 4) == half(b, len - 4);
+    }
+    let mut at = 0;
+    while at + 8 < len {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    // The last word may overlap the previous one.
+    word(a, len - 8) == word(b, len - 8)
 }
 
 #[derive(Default)]
@@ -68,49 +103,44 @@ pub(crate) fn with<R>(f: impl FnOnce(Option<&mut ContextCache>) -> R) -> R {
 }
 
 impl ContextCache {
-    /// The entry cached for these inputs.
-    pub(crate) fn find(
+    /// The entry for these inputs; on a miss, a new one (replacing the oldest entry once full,
+    /// reusing its memory) whose line `write_line` writes into an empty buffer, returning where
+    /// the name and the context key end. A new entry has no slot yet.
+    pub(crate) fn find_or_insert(
         &mut self,
         client: u64,
         kind: MetricType,
         cardinality: Option<Cardinality>,
         name: &str,
         tags: &[&str],
-    ) -> Option<&mut Entry> {
-        self.entries
-            .iter_mut()
-            .find(|entry| entry.matches(client, kind, cardinality, name, tags))
-    }
-
-    /// Remembers a context, replacing the oldest entry once full (reusing its memory).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn insert(
-        &mut self,
-        client: u64,
-        kind: MetricType,
-        cardinality: Option<Cardinality>,
-        name: &str,
-        tags: &[&str],
-        key: &[u8],
-        name_len: usize,
-        slot: Option<Arc<Slot>>,
+        write_line: impl FnOnce(&mut Vec<u8>) -> (usize, usize),
     ) -> &mut Entry {
-        if self.entries.len() < CAPACITY {
+        if let Some(index) = self
+            .entries
+            .iter()
+            .position(|entry| entry.matches(client, kind, cardinality, name, tags))
+        {
+            return &mut self.entries[index];
+        }
+        let index = if self.entries.len() < CAPACITY {
             self.entries.push(Entry {
                 client,
                 kind,
                 cardinality,
-                name: name.to_owned(),
-                tags: tags.iter().map(|tag| (*tag).to_owned()).collect(),
-                key: key.to_vec(),
-                name_len,
-                slot,
+                name: String::new(),
+                tags: Vec::new(),
+                line: Vec::new(),
+                name_len: 0,
+                key_len: 0,
+                slot: None,
             });
-            return self.entries.last_mut().expect("just pushed");
-        }
-        let index = self.next;
+            self.entries.len() - 1
+        } else {
+            let index = self.next;
+            self.next = (self.next + 1) % CAPACITY;
+            index
+        };
         let entry = &mut self.entries[index];
-        self.next = (self.next + 1) % CAPACITY;
         entry.client = client;
         entry.kind = kind;
         entry.cardinality = cardinality;
@@ -126,10 +156,9 @@ impl ContextCache {
                 None => entry.tags.push((*tag).to_owned()),
             }
         }
-        entry.key.clear();
-        entry.key.extend_from_slice(key);
-        entry.name_len = name_len;
-        entry.slot = slot;
+        entry.line.clear();
+        (entry.name_len, entry.key_len) = write_line(&mut entry.line);
+        entry.slot = None;
         entry
     }
 }
@@ -137,91 +166,75 @@ impl ContextCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregation::{Aggregator, Limits};
+
+    #[test]
+    fn same_bytes_agrees_with_slice_equality() {
+        let text = b"our-sample-app.sample-metric|route:/users/{id}";
+        for len in 0..=text.len() {
+            let a = &text[..len];
+            assert!(same_bytes(a, a), "{len}");
+            for at in 0..len {
+                let mut b = a.to_vec();
+                b[at] ^= 1;
+                assert!(!same_bytes(a, &b), "{len} differs at {at}");
+            }
+            assert!(!same_bytes(a, &text[..len.saturating_sub(1)]) || len == 0);
+        }
+    }
 
     #[test]
     fn finds_exact_inputs_and_replaces_the_oldest_entry() {
-        let aggregator = Aggregator::new(Limits {
-            max_contexts: 100,
-            max_samples: 10,
-        });
-        let slot = |name: &str| aggregator.slot(name.as_bytes(), name.len(), MetricType::Count);
         let mut cache = ContextCache::default();
-        cache.insert(
-            1,
-            MetricType::Count,
-            None,
-            "hits",
-            &["a:b"],
-            b"hits|c|#a:b",
-            4,
-            slot("hits"),
-        );
-        assert!(
-            cache
-                .find(1, MetricType::Count, None, "hits", &["a:b"])
-                .is_some()
-        );
-        assert!(
-            cache
-                .find(2, MetricType::Count, None, "hits", &["a:b"])
-                .is_none(),
-            "other client"
-        );
-        assert!(
-            cache
-                .find(1, MetricType::Gauge, None, "hits", &["a:b"])
-                .is_none(),
-            "other type"
-        );
-        assert!(
-            cache
-                .find(1, MetricType::Count, None, "hits", &["a:c"])
-                .is_none(),
-            "other tags"
-        );
-        assert!(
-            cache
-                .find(1, MetricType::Count, None, "hits", &[])
-                .is_none(),
-            "fewer tags"
-        );
-        assert!(
-            cache
-                .find(
-                    1,
-                    MetricType::Count,
-                    Some(Cardinality::Low),
-                    "hits",
-                    &["a:b"]
-                )
-                .is_none()
+        let mut writes = 0;
+        let mut lookup = |cache: &mut ContextCache,
+                          client: u64,
+                          kind: MetricType,
+                          cardinality: Option<Cardinality>,
+                          name: &str,
+                          tags: &[&str]| {
+            let entry = cache.find_or_insert(client, kind, cardinality, name, tags, |line| {
+                writes += 1;
+                line.extend_from_slice(format!("{name}|{tags:?}\n").as_bytes());
+                (name.len(), line.len() - 1)
+            });
+            String::from_utf8(entry.line.clone()).unwrap()
+        };
+        let hits = lookup(&mut cache, 1, MetricType::Count, None, "hits", &["a:b"]);
+        assert_eq!(hits, "hits|[\"a:b\"]\n");
+        let cases: [(u64, MetricType, Option<Cardinality>, &[&str]); 5] = [
+            (1, MetricType::Count, None, &["a:b"]),
+            (2, MetricType::Count, None, &["a:b"]),
+            (1, MetricType::Gauge, None, &["a:b"]),
+            (1, MetricType::Count, None, &["a:c"]),
+            (1, MetricType::Count, Some(Cardinality::Low), &["a:b"]),
+        ];
+        for (client, kind, cardinality, tags) in cases {
+            lookup(&mut cache, client, kind, cardinality, "hits", tags);
+        }
+        lookup(&mut cache, 1, MetricType::Count, None, "hits", &[]);
+
+        assert_eq!(
+            writes, 6,
+            "the same inputs hit; another client, type, tag value, cardinality or tag count miss"
         );
         for i in 0..CAPACITY {
             let name = format!("m{i}");
-            let key = format!("{name}|c|#x,y");
-            cache.insert(
-                1,
-                MetricType::Count,
-                None,
-                &name,
-                &["x", "y"],
-                key.as_bytes(),
-                name.len(),
-                slot(&name),
-            );
+            cache.find_or_insert(1, MetricType::Count, None, &name, &["x", "y"], |line| {
+                line.extend_from_slice(name.as_bytes());
+                (name.len(), name.len())
+            });
         }
-        assert!(
-            cache
-                .find(1, MetricType::Count, None, "hits", &["a:b"])
-                .is_none(),
-            "evicted"
-        );
-        assert!(
-            cache
-                .find(1, MetricType::Count, None, "m7", &["x", "y"])
-                .is_some()
-        );
         assert_eq!(cache.entries.len(), CAPACITY);
+        assert!(
+            !cache
+                .entries
+                .iter()
+                .any(|entry| entry.name == "hits" && entry.tags == ["a:b"]),
+            "the oldest entry was replaced"
+        );
+        let m7 = cache.find_or_insert(1, MetricType::Count, None, "m7", &["x", "y"], |_| {
+            panic!("m7 is cached")
+        });
+        assert_eq!(m7.line, b"m7");
     }
 }

@@ -34,7 +34,19 @@ pub struct Stats {
     pub aggregated_contexts: u64,
 }
 
-/// The live counters (atomics, updated without locks on the hot path).
+impl Stats {
+    /// Adds metric calls counted outside [`Counters`] (per type, indexed like
+    /// [`MetricType::ALL`]).
+    pub(crate) fn add_metrics(&mut self, by_type: [u64; 6]) {
+        for (total, calls) in self.metrics_by_type.iter_mut().zip(by_type) {
+            *total += calls;
+        }
+        self.metrics = self.metrics_by_type.iter().sum();
+    }
+}
+
+/// The live counters (atomics, updated without locks). Metric calls are counted where a lock is
+/// held anyway (the batch, the aggregation slot) and arrive here in bulk.
 #[derive(Default)]
 pub(crate) struct Counters {
     metrics_by_type: [AtomicU64; 6],
@@ -53,8 +65,10 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    pub(crate) fn metric(&self, kind: MetricType) {
-        self.metrics_by_type[kind.index()].fetch_add(1, Relaxed);
+    /// Adds `calls` accepted metric calls of one type (aggregated ones when their window is
+    /// flushed; the batch counts the others until then, see [`Stats::add_metrics`]).
+    pub(crate) fn metrics(&self, kind: MetricType, calls: u64) {
+        self.metrics_by_type[kind.index()].fetch_add(calls, Relaxed);
     }
 
     pub(crate) fn event(&self) {
@@ -111,10 +125,10 @@ impl Counters {
         }
     }
 
-    /// The `datadog.dogstatsd.client.*` lines for the change since the previous report, each
-    /// ending with `tags` (the `|#client:rust,...` field) and `\n`.
-    pub(crate) fn report(&self, tags: &str) -> Vec<String> {
-        let now = self.snapshot();
+    /// The `datadog.dogstatsd.client.*` lines for the change from the previous report to `now`
+    /// (a [`Counters::snapshot`] completed with the calls counted elsewhere), each ending with
+    /// `tags` (the `|#client:rust,...` field) and `\n`.
+    pub(crate) fn report(&self, now: Stats, tags: &str) -> Vec<String> {
         let mut reported = self
             .reported
             .lock()
@@ -183,9 +197,9 @@ mod tests {
     #[test]
     fn reports_deltas_since_the_previous_report() {
         let counters = Counters::default();
-        counters.metric(MetricType::Distribution);
+        counters.metrics(MetricType::Distribution, 1);
         counters.sent(100);
-        let first = counters.report("client:rust");
+        let first = counters.report(counters.snapshot(), "client:rust");
         assert!(first.contains(&"datadog.dogstatsd.client.metrics:1|c|#client:rust\n".to_owned()));
         assert!(first.contains(
             &"datadog.dogstatsd.client.metrics_by_type:1|c|#client:rust,metrics_type:distribution\n"
@@ -194,10 +208,11 @@ mod tests {
         assert!(
             first.contains(&"datadog.dogstatsd.client.bytes_sent:100|c|#client:rust\n".to_owned())
         );
-        counters.metric(MetricType::Count);
+        counters.metrics(MetricType::Count, 1);
         counters.dropped_unreachable(10);
-        let second = counters.report("client:rust");
-        assert!(second.contains(&"datadog.dogstatsd.client.metrics:1|c|#client:rust\n".to_owned()));
+        let mut now = counters.snapshot();
+        now.add_metrics([0, 0, 0, 0, 0, 2]);
+        let second = counters.report(now, "client:rust");
         assert!(
             second.contains(&"datadog.dogstatsd.client.bytes_sent:0|c|#client:rust\n".to_owned())
         );
@@ -206,6 +221,13 @@ mod tests {
                 &"datadog.dogstatsd.client.packets_dropped:1|c|#client:rust\n".to_owned()
             )
         );
+        assert!(
+            second.contains(
+                &"datadog.dogstatsd.client.metrics_by_type:2|c|#client:rust,metrics_type:timing\n"
+                    .to_owned()
+            )
+        );
+        assert!(second.contains(&"datadog.dogstatsd.client.metrics:3|c|#client:rust\n".to_owned()));
         assert_eq!(counters.snapshot().metrics, 2);
     }
 }
