@@ -19,12 +19,13 @@ pub(crate) struct FieldWriter<'a> {
 impl FieldWriter<'_> {
     fn key(&mut self, field: &Field) {
         let name = field.name();
-        self.out.push(b',');
+        // One capacity check up front for the usual name that needs no escaping.
+        self.out.reserve(name.len() + 12);
         if is_reserved(name) {
             // Keep the line's own attributes authoritative; the field survives under `fields.`.
-            self.out.extend_from_slice(b"\"fields.");
+            self.out.extend_from_slice(b",\"fields.");
         } else {
-            self.out.push(b'"');
+            self.out.extend_from_slice(b",\"");
         }
         // Field names are Rust identifiers or string literals; escape anyway.
         json::escaped(self.out, name);
@@ -108,18 +109,52 @@ fn describe_error(out: &mut Vec<u8>, error: &(dyn Error + 'static), limit: usize
 }
 
 /// Keys the line writes itself; fields with these names are written as `fields.<name>`.
+const RESERVED: [&str; 10] = [
+    "timestamp",
+    "status",
+    "severity",
+    "logger.name",
+    "logger.thread_name",
+    "dd.trace_id",
+    "dd.span_id",
+    "dd.service",
+    "dd.env",
+    "dd.version",
+];
+
+/// Prefix of the Google Cloud Logging keys the line writes, also reserved.
+const RESERVED_PREFIX: &str = "logging.googleapis.com/";
+
+/// Whether the line writes `name` itself (see [`RESERVED`]).
 fn is_reserved(name: &str) -> bool {
-    matches!(
-        name,
-        "timestamp"
-            | "status"
-            | "severity"
-            | "logger.name"
-            | "logger.thread_name"
-            | "dd.trace_id"
-            | "dd.span_id"
-            | "dd.service"
-            | "dd.env"
-            | "dd.version"
-    ) || name.starts_with("logging.googleapis.com/")
+    // Every reserved name starts with one of these bytes: most field names (`http.url`,
+    // `user.id`, `message`) are ruled out by a single comparison.
+    if !matches!(name.as_bytes().first(), Some(b't' | b's' | b'l' | b'd')) {
+        return false;
+    }
+    RESERVED.contains(&name) || name.starts_with(RESERVED_PREFIX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_byte_gate_lets_every_reserved_name_through() {
+        for name in RESERVED {
+            assert!(is_reserved(name), "{name}");
+        }
+        assert!(is_reserved("logging.googleapis.com/labels"));
+        for name in [
+            "message",
+            "http.url",
+            "span.kind",
+            "d",
+            "",
+            "dd.trace",
+            "levels",
+        ] {
+            assert!(!is_reserved(name), "{name}");
+        }
+    }
 }

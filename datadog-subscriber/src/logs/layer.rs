@@ -186,7 +186,8 @@ where
             return;
         }
         let Some(span) = ctx.span(id) else { return };
-        let mut fields = Vec::new();
+        // Room for the usual short values up front: growing from empty reallocates several times.
+        let mut fields = Vec::with_capacity(attrs.metadata().fields().len() * 24);
         attrs.record(&mut FieldWriter {
             out: &mut fields,
             limit: self.limit,
