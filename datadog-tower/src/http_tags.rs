@@ -61,9 +61,17 @@ pub const BAGGAGE_PREFIX: &str = "baggage.";
 /// assert_eq!(resource(&Method::POST, None), "POST");
 /// ```
 pub fn resource(method: &Method, route: Option<&str>) -> String {
+    let method = method.as_str();
     match route {
-        Some(route) => format!("{} {route}", method.as_str()),
-        None => method.as_str().to_owned(),
+        // Per request: one exact allocation, no formatting machinery.
+        Some(route) => {
+            let mut resource = String::with_capacity(method.len() + 1 + route.len());
+            resource.push_str(method);
+            resource.push(' ');
+            resource.push_str(route);
+            resource
+        }
+        None => method.to_owned(),
     }
 }
 
