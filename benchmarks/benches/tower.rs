@@ -9,6 +9,9 @@
 //!   server layer (global Datadog propagator) + `tracing-opentelemetry` + `datadog-opentelemetry`
 //!   0.6 + one `tracing-subscriber` JSON log line.
 //!
+//! `parts/*` measure pieces of our stack: the layer over a bare `registry()`, with the log layer
+//! only, with the tracer only.
+//!
 //! Every request carries Datadog and W3C headers of a kept upstream trace, so both stacks extract
 //! and export. Traces go to a closed loopback port and log lines to `io::sink`.
 //!
@@ -114,24 +117,57 @@ fn per_request(c: &mut Criterion) {
         Some(Box::new(tracing_subscriber::registry())),
     );
 
+    let layer = || {
+        DatadogServerLayer::builder()
+            .propagator(Propagator::default())
+            .config(HttpConfig::default())
+            .build()
+    };
+    let logs = || {
+        LogConfig::default()
+            .service("bench")
+            .build_with_writer(std::io::sink)
+    };
+
+    // The parts of our stack on their own, to see where the cost goes.
+    bench_stack(
+        c,
+        &runtime,
+        "parts/layer",
+        app().layer(layer()),
+        Some(Box::new(tracing_subscriber::registry())),
+    );
+    bench_stack(
+        c,
+        &runtime,
+        "parts/layer+logs",
+        app().layer(layer()),
+        Some(Box::new(tracing_subscriber::registry().with(logs()))),
+    );
     let (tracer, handle) = TracerConfig::new()
         .service("bench")
         .agent_url(&closed_port_url())
         .build();
-    let logs = LogConfig::default()
+    bench_stack(
+        c,
+        &runtime,
+        "parts/layer+tracer",
+        app().layer(layer()),
+        Some(Box::new(tracing_subscriber::registry().with(tracer))),
+    );
+    let _ = handle.shutdown(Duration::from_secs(1));
+
+    let (tracer, handle) = TracerConfig::new()
         .service("bench")
-        .build_with_writer(std::io::sink);
-    let layer = DatadogServerLayer::builder()
-        .propagator(Propagator::default())
-        .config(HttpConfig::default())
+        .agent_url(&closed_port_url())
         .build();
     bench_stack(
         c,
         &runtime,
         "datadog_tower",
-        app().layer(layer),
+        app().layer(layer()),
         Some(Box::new(
-            tracing_subscriber::registry().with(tracer).with(logs),
+            tracing_subscriber::registry().with(tracer).with(logs()),
         )),
     );
     let _ = handle.shutdown(Duration::from_secs(1));
