@@ -58,6 +58,9 @@ struct Window {
     calls: u64,
     /// `None` when nothing arrived since the last flush.
     value: Option<Value>,
+    /// Values packed in the previous window: the next window's room, so a steady stream of
+    /// values fills one allocation instead of growing a vector from empty every window.
+    previous_samples: usize,
 }
 
 /// One context and its current window. Shared with the [`crate::MetricHandle`]s and per-thread
@@ -149,12 +152,13 @@ impl Aggregator {
     pub(crate) fn record(&self, slot: &Slot, value: MetricValue<'_>, rate: f64) {
         let mut window = lock(&slot.window);
         window.calls += 1;
+        let room = window.previous_samples;
         let current = window.value.get_or_insert_with(|| match slot.kind {
             MetricType::Count => Value::Count(0),
             MetricType::Gauge => Value::Gauge(0.0),
             MetricType::Set => Value::Set(HashSet::new()),
             _ => Value::Samples {
-                values: Vec::new(),
+                values: Vec::with_capacity(room),
                 seen: 0,
                 rate,
             },
@@ -190,6 +194,9 @@ impl Aggregator {
             match window.value.take() {
                 Some(value) => {
                     counters.metrics(slot.kind, std::mem::take(&mut window.calls));
+                    if let Value::Samples { values, .. } = &value {
+                        window.previous_samples = values.len();
+                    }
                     taken.push((key.clone(), slot.name_len, value));
                 }
                 // Idle: keep it only while a handle may still record into it.

@@ -760,6 +760,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Appends a metric value.
+#[inline]
 fn push_value(buf: &mut Vec<u8>, value: MetricValue<'_>) {
     match value {
         MetricValue::Int(value) => push_i64(buf, value),

@@ -86,19 +86,52 @@ pub(crate) fn push_tags(buf: &mut Vec<u8>, extra: &[&str], constant: &str) {
     }
 }
 
-/// Appends a finite float in its shortest round-trip form; integral values without a fraction
-/// (`1`, not `1.0`), as the official clients print them.
+/// Appends a finite float in its shortest round-trip form; integral values below 10^15 without
+/// a fraction (`1`, not `1.0`), as the official clients print them.
+#[inline]
 pub(crate) fn push_f64(buf: &mut Vec<u8>, value: f64) {
-    // `as i64` is one instruction; `fract()` may be a libm call on baseline x86-64.
-    if value.abs() < 1e15 && ((value as i64) as f64).to_bits() == value.to_bits() {
-        push_i64(buf, value as i64);
-    } else {
-        let mut formatter = ryu::Buffer::new();
-        buf.extend_from_slice(formatter.format_finite(value).as_bytes());
+    match small_integer(value) {
+        Some(integer) => push_i64(buf, integer),
+        None => push_f64_shortest(buf, value),
     }
 }
 
+/// `value` as an integer if it is one of magnitude below 10^15 (`-0.0` is not: it keeps its
+/// sign). Read from the bits: converting to an integer and back is a long chain of slow
+/// instructions, and `fract()` may be a libm call on baseline x86-64.
+fn small_integer(value: f64) -> Option<i64> {
+    const FRACTION_BITS: u64 = 52;
+    let bits = value.to_bits();
+    let exponent = ((bits >> FRACTION_BITS) & 0x7ff) as i64 - 1023;
+    if !(0..=FRACTION_BITS as i64).contains(&exponent) {
+        // Below 1 only +0 is an integer; from 2^53 up everything is beyond 10^15 (or not finite).
+        return (bits == 0).then_some(0);
+    }
+    let significand = (bits & ((1 << FRACTION_BITS) - 1)) | (1 << FRACTION_BITS);
+    let fraction_len = FRACTION_BITS - exponent as u64;
+    if significand & ((1 << fraction_len) - 1) != 0 {
+        return None;
+    }
+    let magnitude = (significand >> fraction_len) as i64;
+    if magnitude >= 1_000_000_000_000_000 {
+        return None;
+    }
+    Some(if bits >> 63 == 1 {
+        -magnitude
+    } else {
+        magnitude
+    })
+}
+
+/// The general case of [`push_f64`], kept out of line so that the integer case inlines.
+#[inline(never)]
+fn push_f64_shortest(buf: &mut Vec<u8>, value: f64) {
+    let mut formatter = ryu::Buffer::new();
+    buf.extend_from_slice(formatter.format_finite(value).as_bytes());
+}
+
 /// Appends an integer.
+#[inline]
 pub(crate) fn push_i64(buf: &mut Vec<u8>, value: i64) {
     if value < 0 {
         buf.push(b'-');
@@ -108,19 +141,37 @@ pub(crate) fn push_i64(buf: &mut Vec<u8>, value: i64) {
 
 /// Appends an unsigned integer.
 ///
-/// Written in place rather than through `itoa`: copying `itoa`'s few bytes into the buffer is a
-/// call to libc's `memcpy`, which costs more than the digits themselves (this runs once per value
-/// of every packed and plain metric message).
+/// Written here rather than through `itoa`: copying `itoa`'s few bytes into the buffer is a call
+/// to libc's `memcpy`, which costs more than the digits themselves (this runs once per value of
+/// every packed and plain metric message).
+#[inline]
 pub(crate) fn push_u64(buf: &mut Vec<u8>, value: u64) {
+    if value < 100_000_000 {
+        // Up to 8 digits gathered in a register, most significant in the lowest byte, then
+        // stored as one 8-byte block and the excess cut off. (Building them in a stack array and
+        // copying that would stall on store forwarding.)
+        let mut word = 0u64;
+        let mut len = 0;
+        let mut rest = value;
+        loop {
+            word = (word << 8) | u64::from(b'0' + (rest % 10) as u8);
+            len += 1;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        let start = buf.len();
+        buf.extend_from_slice(&word.to_le_bytes());
+        buf.truncate(start + len);
+        return;
+    }
     let start = buf.len();
     let mut rest = value;
     // Least significant digit first, then reversed in place.
-    loop {
+    while rest > 0 {
         buf.push(b'0' + (rest % 10) as u8);
         rest /= 10;
-        if rest == 0 {
-            break;
-        }
     }
     buf[start..].reverse();
 }
@@ -235,6 +286,7 @@ mod tests {
         let mut values: Vec<i64> = vec![0, 9, 10, 99, 100, i64::MAX, i64::MIN, -1, -10];
         values.extend((0..19).map(|p| 10i64.pow(p)));
         values.extend((1..19).map(|p| 10i64.pow(p) - 1));
+        values.extend([12, 1234, 12_345_678, 87_654_321, 123_456_789]);
         for value in values {
             assert_eq!(written(|b| push_i64(b, value)), value.to_string());
         }
@@ -247,6 +299,49 @@ mod tests {
             }),
             "x:42|"
         );
+    }
+
+    #[test]
+    fn integers_are_recognised_from_the_bits_as_by_conversion() {
+        // What `push_f64` did before reading the bits: convert to an integer and back.
+        let by_conversion = |v: f64| {
+            (v.abs() < 1e15 && ((v as i64) as f64).to_bits() == v.to_bits()).then_some(v as i64)
+        };
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            1.5,
+            2.0f64.powi(52),
+            2.0f64.powi(53),
+            1e15,
+            1e15 - 1.0,
+            -(1e15 - 1.0),
+            999_999_999_999_999.5,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::MIN,
+            5e-324,
+            f64::INFINITY,
+            f64::NAN,
+        ];
+        let mut bits = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..100_000 {
+            bits = bits.rotate_left(17).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ i;
+            values.push(f64::from_bits(bits));
+            values.push(f64::from(i as u32) * 0.25 - 5000.0);
+            values.push((bits % 2_000_000_000_000_000) as f64 - 1e15);
+        }
+        for v in values {
+            assert_eq!(
+                small_integer(v),
+                by_conversion(v),
+                "{v:e} ({:#x})",
+                v.to_bits()
+            );
+        }
     }
 
     #[test]
