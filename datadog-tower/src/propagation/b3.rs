@@ -3,8 +3,10 @@
 use datadog_subscriber::context::{SamplingPriority, SpanContext};
 
 use super::b3multi::{parse_ids, push_trace_id};
-use super::carrier::{Extractor, Injector};
+use super::carrier::Extractor;
+use super::injected::InjectedHeaders;
 use super::names::B3;
+use super::names::Header;
 use super::number::push_hex;
 use super::text::{split, trim_ows};
 
@@ -22,21 +24,17 @@ pub(crate) fn extract<E: Extractor + ?Sized>(carrier: &E) -> Option<SpanContext>
     Some(context)
 }
 
-/// Writes `b3`, formatted in `value`.
-pub(crate) fn inject<I: Injector + ?Sized>(
-    context: &SpanContext,
-    carrier: &mut I,
-    value: &mut String,
-) {
-    value.clear();
+/// Formats `b3`.
+pub(crate) fn inject(context: &SpanContext, out: &mut InjectedHeaders) {
+    let value = out.value_mut();
     push_trace_id(value, context.trace_id);
-    value.push('-');
+    value.push(b'-');
     push_hex(value, u128::from(context.span_id.as_u64()), 16);
     match context.sampling_priority.map(SamplingPriority::value) {
-        Some(priority) if priority > 1 => value.push_str("-d"),
-        Some(1) => value.push_str("-1"),
-        Some(_) => value.push_str("-0"),
+        Some(priority) if priority > 1 => value.extend_from_slice(b"-d"),
+        Some(1) => value.extend_from_slice(b"-1"),
+        Some(_) => value.extend_from_slice(b"-0"),
         None => {}
     }
-    carrier.set_str(B3, value);
+    out.finish(Header::B3);
 }

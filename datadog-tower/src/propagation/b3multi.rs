@@ -2,7 +2,9 @@
 
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId};
 
-use super::carrier::{Extractor, Injector};
+use super::carrier::Extractor;
+use super::injected::InjectedHeaders;
+use super::names::Header;
 use super::names::{B3_FLAGS, B3_SAMPLED, B3_SPAN_ID, B3_TRACE_ID};
 use super::number::{parse_hex_any_case, push_hex};
 use super::text::trim_ows;
@@ -30,28 +32,21 @@ pub(crate) fn parse_ids(trace_id: &str, span_id: &str) -> Option<(TraceId, SpanI
 }
 
 /// Appends the trace id as 16 hex digits when its upper half is zero, else 32.
-pub(crate) fn push_trace_id(out: &mut String, trace_id: TraceId) {
+pub(crate) fn push_trace_id(out: &mut Vec<u8>, trace_id: TraceId) {
     let digits = if trace_id.high() == 0 { 16 } else { 32 };
     push_hex(out, trace_id.as_u128(), digits);
 }
 
-/// Writes the B3 headers (`x-b3-flags: 1` and no `x-b3-sampled` for a user keep), formatted in
-/// `scratch`.
-pub(crate) fn inject<I: Injector + ?Sized>(
-    context: &SpanContext,
-    carrier: &mut I,
-    scratch: &mut String,
-) {
-    scratch.clear();
-    push_trace_id(scratch, context.trace_id);
-    carrier.set_str(B3_TRACE_ID, scratch);
-    scratch.clear();
-    push_hex(scratch, u128::from(context.span_id.as_u64()), 16);
-    carrier.set_str(B3_SPAN_ID, scratch);
+/// Formats the B3 headers (`x-b3-flags: 1` and no `x-b3-sampled` for a user keep).
+pub(crate) fn inject(context: &SpanContext, out: &mut InjectedHeaders) {
+    push_trace_id(out.value_mut(), context.trace_id);
+    out.finish(Header::B3TraceId);
+    push_hex(out.value_mut(), u128::from(context.span_id.as_u64()), 16);
+    out.finish(Header::B3SpanId);
     match context.sampling_priority.map(SamplingPriority::value) {
-        Some(priority) if priority > 1 => carrier.set_str(B3_FLAGS, "1"),
-        Some(1) => carrier.set_str(B3_SAMPLED, "1"),
-        Some(_) => carrier.set_str(B3_SAMPLED, "0"),
+        Some(priority) if priority > 1 => out.push(Header::B3Flags, b"1"),
+        Some(1) => out.push(Header::B3Sampled, b"1"),
+        Some(_) => out.push(Header::B3Sampled, b"0"),
         None => {}
     }
 }

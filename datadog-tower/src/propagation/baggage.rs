@@ -4,8 +4,10 @@ use std::borrow::Cow;
 
 use datadog_subscriber::context::Baggage;
 
-use super::carrier::{Extractor, Injector};
+use super::carrier::Extractor;
+use super::injected::InjectedHeaders;
 use super::names::BAGGAGE;
+use super::names::Header;
 use super::text::{split, split_once, trim_ows, trim_spaces};
 
 /// Reads every `baggage` field line (joined with `,`); `None` when absent, empty or malformed.
@@ -114,35 +116,33 @@ static KEY_SAFE: [bool; 256] = safe_table(b"!#$&'*+-.^_`|~");
 static VALUE_SAFE: [bool; 256] = safe_table(b"!#$&'()*+-./:<>?@[]^_`{|}~");
 
 /// Appends `text` percent-encoded (uppercase hex), copying runs of safe bytes at once.
-fn push_encoded(out: &mut String, text: &str, safe: &[bool; 256]) {
+fn push_encoded(out: &mut Vec<u8>, text: &str, safe: &[bool; 256]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let bytes = text.as_bytes();
     let mut run_start = 0;
-    for (index, byte) in text.bytes().enumerate() {
+    for (index, &byte) in bytes.iter().enumerate() {
         if safe[usize::from(byte)] {
             continue;
         }
-        // A non-empty run holds ASCII bytes only, so both ends are character boundaries.
-        if index > run_start {
-            out.push_str(&text[run_start..index]);
-        }
-        out.push('%');
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0xf)]));
+        out.extend_from_slice(&bytes[run_start..index]);
+        out.extend_from_slice(&[
+            b'%',
+            HEX[usize::from(byte >> 4)],
+            HEX[usize::from(byte & 0xf)],
+        ]);
         run_start = index + 1;
     }
-    if run_start < text.len() {
-        out.push_str(&text[run_start..]);
-    }
+    out.extend_from_slice(&bytes[run_start..]);
 }
 
-/// Writes `baggage` when at least one item fits the limits, formatted in `out`.
-pub(crate) fn inject<I: Injector + ?Sized>(
+/// Formats `baggage` when at least one item fits the limits.
+pub(crate) fn inject(
     baggage: &Baggage,
-    carrier: &mut I,
+    headers: &mut InjectedHeaders,
     (max_items, max_bytes): (usize, usize),
-    out: &mut String,
 ) {
-    out.clear();
+    let start = headers.value_start();
+    let out = headers.value_mut();
     let mut items = 0usize;
     for (key, value) in baggage.iter() {
         if items == max_items {
@@ -154,19 +154,21 @@ pub(crate) fn inject<I: Injector + ?Sized>(
         }
         let mark = out.len();
         if items > 0 {
-            out.push(',');
+            out.push(b',');
         }
         push_encoded(out, key, &KEY_SAFE);
-        out.push('=');
+        out.push(b'=');
         push_encoded(out, value, &VALUE_SAFE);
-        if out.len() > max_bytes {
+        if out.len() - start > max_bytes {
             out.truncate(mark);
             break;
         }
         items += 1;
     }
     if items > 0 {
-        carrier.set_str(BAGGAGE, out);
+        headers.finish(Header::Baggage);
+    } else {
+        headers.discard();
     }
 }
 
@@ -183,11 +185,11 @@ mod tests {
 
     #[test]
     fn encoding_escapes_percent_and_space() {
-        let mut out = String::new();
+        let mut out = Vec::new();
         push_encoded(&mut out, "50% off", &VALUE_SAFE);
-        assert_eq!(out, "50%25%20off");
+        assert_eq!(out, b"50%25%20off");
         out.clear();
         push_encoded(&mut out, "\u{e9}\u{e9}a\u{e9}", &KEY_SAFE);
-        assert_eq!(out, "%C3%A9%C3%A9a%C3%A9");
+        assert_eq!(out, b"%C3%A9%C3%A9a%C3%A9");
     }
 }

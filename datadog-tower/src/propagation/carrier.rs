@@ -3,9 +3,11 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
-use super::names;
+use super::injected::InjectedHeaders;
+use super::names::Header;
 
 /// Read access to a carrier of propagation headers.
 ///
@@ -52,6 +54,15 @@ pub trait Injector {
     fn set_str(&mut self, name: &str, value: &str) {
         self.set(name, value.to_owned());
     }
+
+    /// Sets every header of one injection, in order; the propagator calls this once per
+    /// injection. The default calls [`set_str`](Self::set_str) for each header; carriers that can
+    /// share one buffer between values (`HeaderMap`) or that keep `'static` names override it.
+    fn set_all(&mut self, headers: InjectedHeaders) {
+        for (name, value) in headers.iter() {
+            self.set_str(name, value);
+        }
+    }
 }
 
 impl Extractor for HeaderMap {
@@ -82,14 +93,33 @@ impl Injector for HeaderMap {
     fn set_str(&mut self, name: &str, value: &str) {
         insert(self, name, HeaderValue::from_str(value));
     }
+
+    /// All values share one buffer: one allocation for the whole injection instead of one per
+    /// header. Each value is still validated as a header value.
+    fn set_all(&mut self, headers: InjectedHeaders) {
+        let (buffer, ranges) = headers.into_parts();
+        let shared = Bytes::from(buffer);
+        for (header, range) in ranges {
+            match HeaderValue::from_maybe_shared(shared.slice(range)) {
+                Ok(value) => {
+                    self.insert(KNOWN_HEADERS[header as usize].clone(), value);
+                }
+                Err(_) => warn_invalid_value(header.name()),
+            }
+        }
+    }
+}
+
+fn warn_invalid_value(name: &str) {
+    warn_once!(
+        header = name,
+        "dropping a propagation header whose value is not a valid HTTP header value"
+    );
 }
 
 fn insert<E>(headers: &mut HeaderMap, name: &str, value: Result<HeaderValue, E>) {
     let Ok(value) = value else {
-        warn_once!(
-            header = name,
-            "dropping a propagation header whose value is not a valid HTTP header value"
-        );
+        warn_invalid_value(name);
         return;
     };
     if let Some(known) = known_header(name) {
@@ -106,40 +136,24 @@ fn insert<E>(headers: &mut HeaderMap, name: &str, value: Result<HeaderValue, E>)
 
 /// The header names this crate reads and writes, built once: looking a `&str` up in a
 /// `HeaderMap` parses and validates it every time, a `HeaderName` does not.
-static KNOWN_HEADERS: [HeaderName; 13] = [
-    HeaderName::from_static(names::DATADOG_TRACE_ID),
-    HeaderName::from_static(names::DATADOG_PARENT_ID),
-    HeaderName::from_static(names::DATADOG_SAMPLING_PRIORITY),
-    HeaderName::from_static(names::DATADOG_ORIGIN),
-    HeaderName::from_static(names::DATADOG_TAGS),
-    HeaderName::from_static(names::TRACEPARENT),
-    HeaderName::from_static(names::TRACESTATE),
-    HeaderName::from_static(names::B3_TRACE_ID),
-    HeaderName::from_static(names::B3_SPAN_ID),
-    HeaderName::from_static(names::B3_SAMPLED),
-    HeaderName::from_static(names::B3_FLAGS),
-    HeaderName::from_static(names::B3),
-    HeaderName::from_static(names::BAGGAGE),
+static KNOWN_HEADERS: [HeaderName; Header::ALL.len()] = [
+    HeaderName::from_static(Header::DatadogTraceId.name()),
+    HeaderName::from_static(Header::DatadogParentId.name()),
+    HeaderName::from_static(Header::DatadogSamplingPriority.name()),
+    HeaderName::from_static(Header::DatadogOrigin.name()),
+    HeaderName::from_static(Header::DatadogTags.name()),
+    HeaderName::from_static(Header::Traceparent.name()),
+    HeaderName::from_static(Header::Tracestate.name()),
+    HeaderName::from_static(Header::B3TraceId.name()),
+    HeaderName::from_static(Header::B3SpanId.name()),
+    HeaderName::from_static(Header::B3Sampled.name()),
+    HeaderName::from_static(Header::B3Flags.name()),
+    HeaderName::from_static(Header::B3.name()),
+    HeaderName::from_static(Header::Baggage.name()),
 ];
 
 fn known_header(name: &str) -> Option<&'static HeaderName> {
-    let index = match name {
-        names::DATADOG_TRACE_ID => 0,
-        names::DATADOG_PARENT_ID => 1,
-        names::DATADOG_SAMPLING_PRIORITY => 2,
-        names::DATADOG_ORIGIN => 3,
-        names::DATADOG_TAGS => 4,
-        names::TRACEPARENT => 5,
-        names::TRACESTATE => 6,
-        names::B3_TRACE_ID => 7,
-        names::B3_SPAN_ID => 8,
-        names::B3_SAMPLED => 9,
-        names::B3_FLAGS => 10,
-        names::B3 => 11,
-        names::BAGGAGE => 12,
-        _ => return None,
-    };
-    Some(&KNOWN_HEADERS[index])
+    Header::from_name(name).map(|header| &KNOWN_HEADERS[header as usize])
 }
 
 impl<S: std::hash::BuildHasher> Extractor for HashMap<String, String, S> {
@@ -182,5 +196,42 @@ mod tests {
         Injector::set(&mut headers, "x-custom", "ok".to_owned());
         assert!(headers.get("x-datadog-origin").is_none());
         assert_eq!(headers["x-custom"], "ok");
+    }
+
+    #[test]
+    fn known_header_names_follow_the_header_indexes() {
+        for header in Header::ALL {
+            assert_eq!(KNOWN_HEADERS[header as usize].as_str(), header.name());
+            assert_eq!(
+                known_header(header.name()),
+                Some(&KNOWN_HEADERS[header as usize])
+            );
+        }
+    }
+
+    #[test]
+    fn header_map_takes_all_values_from_one_buffer_and_skips_invalid_ones() {
+        let mut injected = InjectedHeaders::with_capacity(0);
+        injected.push(Header::DatadogTraceId, b"1");
+        injected.push(Header::DatadogOrigin, b"bad\nvalue");
+        injected.push(Header::DatadogTags, b"");
+        injected.push(Header::Tracestate, b"dd=s:1");
+        let mut headers = HeaderMap::new();
+        headers.insert("x-datadog-trace-id", HeaderValue::from_static("old"));
+        headers.insert("x-other", HeaderValue::from_static("kept"));
+        Injector::set_all(&mut headers, injected.clone());
+        assert_eq!(headers["x-datadog-trace-id"], "1");
+        assert!(headers.get("x-datadog-origin").is_none());
+        assert_eq!(headers["x-datadog-tags"], "");
+        assert_eq!(headers["tracestate"], "dd=s:1");
+        assert_eq!(headers["x-other"], "kept");
+        assert_eq!(headers.len(), 4);
+
+        // The default (one `set_str` per header) writes the same.
+        let mut strings: HashMap<String, String> = HashMap::new();
+        Injector::set_all(&mut strings, injected);
+        assert_eq!(strings.len(), 4);
+        assert_eq!(strings["x-datadog-origin"], "bad\nvalue");
+        assert_eq!(strings["tracestate"], "dd=s:1");
     }
 }

@@ -2,12 +2,15 @@
 
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId};
 
-use super::carrier::{Extractor, Injector};
+use super::carrier::Extractor;
+use super::injected::InjectedHeaders;
+use super::names::Header;
 use super::names::{
     DATADOG_ORIGIN, DATADOG_PARENT_ID, DATADOG_SAMPLING_PRIORITY, DATADOG_TAGS, DATADOG_TRACE_ID,
 };
 use super::number::{
     parse_decimal_i32, parse_decimal_u64, parse_lower_hex, push_decimal, push_hex,
+    push_signed_decimal,
 };
 use super::text::{split, split_once, trim_ows, trim_spaces};
 
@@ -137,44 +140,42 @@ pub(crate) fn valid_decision_maker(value: &str) -> bool {
         .is_some_and(|mechanism| mechanism <= 255)
 }
 
-/// Writes the `x-datadog-*` headers, formatted in `scratch`; returns why `x-datadog-tags` was
-/// not sent, if it was not.
-pub(crate) fn inject<I: Injector + ?Sized>(
+/// Formats the `x-datadog-*` headers; returns why `x-datadog-tags` was not sent, if it was not.
+pub(crate) fn inject(
     context: &SpanContext,
-    carrier: &mut I,
+    out: &mut InjectedHeaders,
     tags_max_length: usize,
-    scratch: &mut String,
 ) -> Option<&'static str> {
-    scratch.clear();
-    push_decimal(scratch, context.trace_id.low());
-    carrier.set_str(DATADOG_TRACE_ID, scratch);
-    scratch.clear();
-    push_decimal(scratch, context.span_id.as_u64());
-    carrier.set_str(DATADOG_PARENT_ID, scratch);
+    push_decimal(out.value_mut(), context.trace_id.low());
+    out.finish(Header::DatadogTraceId);
+    push_decimal(out.value_mut(), context.span_id.as_u64());
+    out.finish(Header::DatadogParentId);
     if let Some(priority) = context.sampling_priority {
-        scratch.clear();
-        super::number::push_signed_decimal(scratch, priority.value());
-        carrier.set_str(DATADOG_SAMPLING_PRIORITY, scratch);
+        push_signed_decimal(out.value_mut(), priority.value());
+        out.finish(Header::DatadogSamplingPriority);
     }
     if let Some(origin) = &context.origin {
-        carrier.set_str(DATADOG_ORIGIN, origin);
+        out.push(Header::DatadogOrigin, origin.as_bytes());
     }
-    scratch.clear();
-    match encode_tags(context, tags_max_length, scratch) {
+    match encode_tags(context, tags_max_length, out.value_mut()) {
         Ok(true) => {
-            carrier.set_str(DATADOG_TAGS, scratch);
+            out.finish(Header::DatadogTags);
             None
         }
         Ok(false) => None,
-        Err(error) => Some(error),
+        Err(error) => {
+            out.discard();
+            Some(error)
+        }
     }
 }
 
-/// Appends the `x-datadog-tags` value to `out`; `Ok(false)` when there are no tags.
+/// Appends the `x-datadog-tags` value to `out`; `Ok(false)` (nothing appended) when there are
+/// no tags; on `Err` nothing is appended either.
 fn encode_tags(
     context: &SpanContext,
     max_length: usize,
-    out: &mut String,
+    out: &mut Vec<u8>,
 ) -> Result<bool, &'static str> {
     let high = context.trace_id.high();
     let tags = || {
@@ -209,20 +210,23 @@ fn encode_tags(
     if length > max_length {
         return Err("inject_max_size");
     }
+    out.reserve(length);
+    let mut first = true;
     for (key, value) in tags() {
-        if !out.is_empty() {
-            out.push(',');
+        if !first {
+            out.push(b',');
         }
-        out.push_str(key);
-        out.push('=');
-        out.push_str(value);
+        first = false;
+        out.extend_from_slice(key.as_bytes());
+        out.push(b'=');
+        out.extend_from_slice(value.as_bytes());
     }
     if high != 0 {
-        if !out.is_empty() {
-            out.push(',');
+        if !first {
+            out.push(b',');
         }
-        out.push_str(TID_TAG);
-        out.push('=');
+        out.extend_from_slice(TID_TAG.as_bytes());
+        out.push(b'=');
         push_hex(out, u128::from(high), 16);
     }
     Ok(true)
@@ -285,10 +289,12 @@ mod tests {
         let mut context = SpanContext::new(TraceId::from_parts(0xab, 1), SpanId::new(2));
         context.propagation_tags.insert(TID_TAG, "stale");
         context.propagation_tags.insert(DM_TAG, "-0");
-        let mut out = String::new();
+        let mut out = Vec::new();
         assert_eq!(encode_tags(&context, 512, &mut out), Ok(true));
-        assert_eq!(out, "_dd.p.dm=-0,_dd.p.tid=00000000000000ab");
+        assert_eq!(out, b"_dd.p.dm=-0,_dd.p.tid=00000000000000ab");
+        out.clear();
         assert_eq!(encode_tags(&context, 10, &mut out), Err("inject_max_size"));
         assert_eq!(encode_tags(&context, 0, &mut out), Err("disabled"));
+        assert!(out.is_empty());
     }
 }

@@ -36,6 +36,7 @@ mod baggage;
 mod carrier;
 mod config;
 mod datadog;
+mod injected;
 mod names;
 mod number;
 #[cfg(feature = "opentelemetry")]
@@ -48,4 +49,5 @@ pub use carrier::{Extractor, Injector};
 pub use config::{
     BaggageTagKeys, DEFAULT_STYLES, ExtractBehavior, PropagationConfig, PropagatorBuilder, Style,
 };
+pub use injected::InjectedHeaders;
 pub use propagator::Propagator;

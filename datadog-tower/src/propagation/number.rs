@@ -68,50 +68,39 @@ pub(crate) fn parse_decimal_i32(text: &str) -> Option<i32> {
     i32::try_from(signed).ok()
 }
 
-/// Appends `value` as exactly `digits` lowercase hex digits (zero-padded, at most 32).
-pub(crate) fn push_hex(out: &mut String, value: u128, digits: usize) {
-    let mut buffer = [0u8; 32];
-    // Two 64-bit halves, a byte (two digits) at a time: far fewer 128-bit shifts.
-    for (half, word) in [(value >> 64) as u64, value as u64].into_iter().enumerate() {
-        for (index, byte) in word.to_be_bytes().into_iter().enumerate() {
-            let at = half * 16 + index * 2;
-            buffer[at] = HEX_DIGITS[usize::from(byte >> 4)];
-            buffer[at + 1] = HEX_DIGITS[usize::from(byte & 0xf)];
-        }
+/// Two lowercase hex digits for every byte value.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut pairs = [[0u8; 2]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        pairs[byte] = [HEX_DIGITS[byte >> 4], HEX_DIGITS[byte & 0xf]];
+        byte += 1;
     }
-    // One bulk copy; the digits are ASCII, so this never fails.
-    out.push_str(std::str::from_utf8(&buffer[32 - digits..]).unwrap_or_default());
+    pairs
+};
+
+/// Appends `value` as exactly `digits` lowercase hex digits (zero-padded, at most 32).
+pub(crate) fn push_hex(out: &mut Vec<u8>, value: u128, digits: usize) {
+    let mut buffer = [0u8; 32];
+    for (index, byte) in value.to_be_bytes().into_iter().enumerate() {
+        buffer[index * 2..index * 2 + 2].copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
+    }
+    out.extend_from_slice(&buffer[32 - digits.min(32)..]);
 }
 
 /// Appends `value` in decimal.
-pub(crate) fn push_decimal(out: &mut String, value: u64) {
-    let mut buffer = [0u8; 20];
-    let mut start = buffer.len();
-    let mut rest = value;
-    loop {
-        start -= 1;
-        buffer[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&buffer[start..]).unwrap_or_default());
+pub(crate) fn push_decimal(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// Appends a signed `value` in decimal.
-pub(crate) fn push_signed_decimal(out: &mut String, value: i32) {
-    if value < 0 {
-        out.push('-');
-    }
-    push_decimal(out, u64::from(value.unsigned_abs()));
+pub(crate) fn push_signed_decimal(out: &mut Vec<u8>, value: i32) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// `value` as 16 lowercase hex digits, as a new string.
 pub(crate) fn hex16(value: u64) -> String {
-    let mut out = String::with_capacity(16);
-    push_hex(&mut out, u128::from(value), 16);
-    out
+    format!("{value:016x}")
 }
 
 #[cfg(test)]
@@ -144,11 +133,16 @@ mod tests {
 
     #[test]
     fn formats_into_buffers() {
-        let mut out = String::new();
+        let mut out = Vec::new();
         push_hex(&mut out, 0xabc, 16);
         push_decimal(&mut out, 0);
         push_signed_decimal(&mut out, -12);
-        assert_eq!(out, "0000000000000abc0-12");
+        push_decimal(&mut out, u64::MAX);
+        push_hex(&mut out, u128::MAX, 32);
+        assert_eq!(
+            out,
+            b"0000000000000abc0-1218446744073709551615ffffffffffffffffffffffffffffffff"
+        );
         assert_eq!(hex16(1), "0000000000000001");
     }
 }

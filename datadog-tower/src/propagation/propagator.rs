@@ -7,11 +7,30 @@ use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, SpanLin
 
 use super::carrier::{Extractor, Injector};
 use super::config::{BaggageTagKeys, ExtractBehavior, PropagationConfig, PropagatorBuilder, Style};
+use super::injected::InjectedHeaders;
 use super::number::hex16;
 use super::{b3, b3multi, baggage, datadog, names, tracecontext};
 
-/// Room for the longest usual header (a `tracestate` with a few vendors) without regrowing.
-const SCRATCH_CAPACITY: usize = 256;
+/// Room for the fixed-size values (ids, priority, `traceparent`, `tracestate` items) of every style.
+const FIXED_CAPACITY: usize = 256;
+
+/// Room for the values of one injection without regrowing (escaping may still need more).
+fn capacity_hint(context: &SpanContext) -> usize {
+    let origin = context.origin.as_ref().map_or(0, String::len);
+    let tags: usize = context
+        .propagation_tags
+        .iter()
+        .map(|(key, value)| key.len() + value.len() + 2)
+        .sum();
+    let vendors: usize = context.tracestate_vendors.iter().map(|v| v.len() + 1).sum();
+    let baggage: usize = context
+        .baggage
+        .iter()
+        .map(|(key, value)| key.len() + value.len() + 2)
+        .sum();
+    // Origin and tags appear in both `x-datadog-*` and `tracestate`.
+    FIXED_CAPACITY + 2 * (origin + tags) + vendors + baggage
+}
 
 /// Extracts and injects trace context in the configured styles, as Datadog SDKs do.
 ///
@@ -106,12 +125,15 @@ impl Propagator {
 
     /// A propagator with exactly these settings.
     pub fn with_config(config: PropagationConfig) -> Self {
+        // Without duplicates: a style written twice would only overwrite itself.
         let trace = |styles: &[Style]| -> Vec<Style> {
-            styles
-                .iter()
-                .copied()
-                .filter(|s| *s != Style::Baggage)
-                .collect()
+            let mut list = Vec::with_capacity(styles.len());
+            for &style in styles {
+                if style != Style::Baggage && !list.contains(&style) {
+                    list.push(style);
+                }
+            }
+            list
         };
         let trace_extract = trace(&config.extract_styles);
         let trace_inject = trace(&config.inject_styles);
@@ -335,29 +357,36 @@ impl Propagator {
         context: &SpanContext,
         carrier: &mut I,
     ) -> Option<&'static str> {
+        let (headers, error) = self.format(context);
+        if !headers.is_empty() {
+            carrier.set_all(headers);
+        }
+        error
+    }
+
+    /// Every header of `context` in the inject styles, formatted in one buffer.
+    fn format(&self, context: &SpanContext) -> (InjectedHeaders, Option<&'static str>) {
         let config = &self.inner.config;
-        // Every header is formatted in this one buffer and copied out by the carrier.
-        let mut scratch = String::with_capacity(SCRATCH_CAPACITY);
+        let mut headers = InjectedHeaders::with_capacity(capacity_hint(context));
         if self.inner.inject_baggage && !context.baggage.is_empty() {
             let limits = (config.baggage_max_items, config.baggage_max_bytes);
-            baggage::inject(&context.baggage, carrier, limits, &mut scratch);
+            baggage::inject(&context.baggage, &mut headers, limits);
         }
         if !context.is_valid() {
-            return None;
+            return (headers, None);
         }
         let mut error = None;
         for style in &self.inner.trace_inject {
             match style {
                 Style::Datadog => {
-                    let max = config.tags_max_length;
-                    error = datadog::inject(context, carrier, max, &mut scratch);
+                    error = datadog::inject(context, &mut headers, config.tags_max_length);
                 }
-                Style::TraceContext => tracecontext::inject(context, carrier, &mut scratch),
-                Style::B3Multi => b3multi::inject(context, carrier, &mut scratch),
-                Style::B3 => b3::inject(context, carrier, &mut scratch),
+                Style::TraceContext => tracecontext::inject(context, &mut headers),
+                Style::B3Multi => b3multi::inject(context, &mut headers),
+                Style::B3 => b3::inject(context, &mut headers),
                 Style::Baggage => {}
             }
         }
-        error
+        (headers, error)
     }
 }

@@ -4,8 +4,10 @@ use std::borrow::Cow;
 
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId};
 
-use super::carrier::{Extractor, Injector};
+use super::carrier::Extractor;
 use super::datadog::{DM_TAG, TID_TAG};
+use super::injected::InjectedHeaders;
+use super::names::Header;
 use super::names::{TRACEPARENT, TRACESTATE};
 use super::number::{parse_decimal_i32, parse_lower_hex, push_hex, push_signed_decimal};
 use super::text::{split, split_once, trim_ows};
@@ -242,42 +244,39 @@ impl W3cContext<'_> {
     }
 }
 
-/// Writes `traceparent` and `tracestate`, formatted in `scratch`.
-pub(crate) fn inject<I: Injector + ?Sized>(
-    context: &SpanContext,
-    carrier: &mut I,
-    scratch: &mut String,
-) {
-    scratch.clear();
-    scratch.push_str("00-");
-    push_hex(scratch, context.trace_id.as_u128(), 32);
-    scratch.push('-');
-    push_hex(scratch, u128::from(context.span_id.as_u64()), 16);
+/// Formats `traceparent` and `tracestate`.
+pub(crate) fn inject(context: &SpanContext, out: &mut InjectedHeaders) {
+    let value = out.value_mut();
+    value.extend_from_slice(b"00-");
+    push_hex(value, context.trace_id.as_u128(), 32);
+    value.push(b'-');
+    push_hex(value, u128::from(context.span_id.as_u64()), 16);
     let flags = if context.is_sampled() == Some(true) {
-        "-01"
+        b"-01"
     } else {
-        "-00"
+        b"-00"
     };
-    scratch.push_str(flags);
-    carrier.set_str(TRACEPARENT, scratch);
-    scratch.clear();
-    push_tracestate(context, scratch);
-    carrier.set_str(TRACESTATE, scratch);
+    value.extend_from_slice(flags);
+    out.finish(Header::Traceparent);
+    let start = out.value_start();
+    push_tracestate(context, out.value_mut(), start);
+    out.finish(Header::Tracestate);
 }
 
-fn push_tracestate(context: &SpanContext, out: &mut String) {
-    out.push_str("dd=");
+/// Appends the `tracestate` value to `out`, where it starts at `start`.
+fn push_tracestate(context: &SpanContext, out: &mut Vec<u8>, start: usize) {
+    out.extend_from_slice(b"dd=");
     if let Some(priority) = context.sampling_priority {
-        out.push_str("s:");
+        out.extend_from_slice(b"s:");
         push_signed_decimal(out, priority.value());
-        out.push(';');
+        out.push(b';');
     }
     if let Some(origin) = context.origin.as_deref().filter(|o| !o.is_empty()) {
-        out.push_str("o:");
+        out.extend_from_slice(b"o:");
         push_origin(out, origin);
-        out.push(';');
+        out.push(b';');
     }
-    out.push_str("p:");
+    out.extend_from_slice(b"p:");
     push_hex(out, u128::from(context.span_id.as_u64()), 16);
     for (key, value) in context.propagation_tags.iter() {
         let Some(name) = key.strip_prefix("_dd.p.") else {
@@ -287,11 +286,11 @@ fn push_tracestate(context: &SpanContext, out: &mut String) {
             continue;
         }
         let mark = out.len();
-        out.push_str(";t.");
+        out.extend_from_slice(b";t.");
         push_tag_key(out, name);
-        out.push(':');
+        out.push(b':');
         push_tag_value(out, value);
-        if out.len() > MAX_DD_MEMBER {
+        if out.len() - start > MAX_DD_MEMBER {
             out.truncate(mark);
         }
     }
@@ -303,32 +302,32 @@ fn push_tracestate(context: &SpanContext, out: &mut String) {
         if is_dd(vendor) || vendor.is_empty() {
             continue;
         }
-        out.push(',');
-        out.push_str(vendor);
+        out.push(b',');
+        out.extend_from_slice(vendor.as_bytes());
         count += 1;
     }
 }
 
 /// `o:` value: `,` `;` `~` and runs of characters outside 0x21–0x7E become `_`, `=` becomes `~`.
-fn push_origin(out: &mut String, origin: &str) {
+fn push_origin(out: &mut Vec<u8>, origin: &str) {
     let mut in_run = false;
     for c in origin.chars() {
         match c {
             ',' | ';' | '~' => {
                 in_run = false;
-                out.push('_');
+                out.push(b'_');
             }
             '=' => {
                 in_run = false;
-                out.push('~');
+                out.push(b'~');
             }
             '\x21'..='\x7e' => {
                 in_run = false;
-                out.push(c);
+                out.push(c as u8);
             }
             _ => {
                 if !in_run {
-                    out.push('_');
+                    out.push(b'_');
                 }
                 in_run = true;
             }
@@ -337,21 +336,21 @@ fn push_origin(out: &mut String, origin: &str) {
 }
 
 /// `t.<key>`: `,` `=` space and characters outside 0x20–0x7E become `_`.
-fn push_tag_key(out: &mut String, key: &str) {
+fn push_tag_key(out: &mut Vec<u8>, key: &str) {
     out.extend(key.chars().map(|c| match c {
-        ',' | '=' | ' ' => '_',
-        '\x20'..='\x7e' => c,
-        _ => '_',
+        ',' | '=' | ' ' => b'_',
+        '\x20'..='\x7e' => c as u8,
+        _ => b'_',
     }));
 }
 
 /// `t.*` value: `,` `;` `~` and characters outside 0x20–0x7E become `_`, `=` becomes `~`.
-fn push_tag_value(out: &mut String, value: &str) {
+fn push_tag_value(out: &mut Vec<u8>, value: &str) {
     out.extend(value.chars().map(|c| match c {
-        ',' | ';' | '~' => '_',
-        '=' => '~',
-        '\x20'..='\x7e' => c,
-        _ => '_',
+        ',' | ';' | '~' => b'_',
+        '=' => b'~',
+        '\x20'..='\x7e' => c as u8,
+        _ => b'_',
     }));
 }
 
@@ -375,11 +374,14 @@ mod tests {
 
     #[test]
     fn sanitisers() {
-        let mut out = String::new();
+        let mut out = Vec::new();
         push_origin(&mut out, "synthetics~;=web,z\u{e9}\u{e9} x");
-        assert_eq!(out, "synthetics__~web_z_x");
+        assert_eq!(out, b"synthetics__~web_z_x");
         out.clear();
         push_tag_value(&mut out, "\u{dc}w\u{dc}=");
-        assert_eq!(out, "_w_~");
+        assert_eq!(out, b"_w_~");
+        out.clear();
+        push_tag_key(&mut out, "a=b c,\u{e9}");
+        assert_eq!(out, b"a_b_c__");
     }
 }
