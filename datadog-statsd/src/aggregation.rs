@@ -149,7 +149,35 @@ impl Aggregator {
     }
 
     /// Adds a value to a slot.
+    #[inline]
     pub(crate) fn record(&self, slot: &Slot, value: MetricValue<'_>, rate: f64) {
+        // Matched here, in the caller: the float then travels in a register, while the whole
+        // enum would be copied through memory (and re-read before its stores complete).
+        if let MetricValue::Float(value) = value
+            && slot.kind.is_sampled()
+        {
+            self.record_sample(slot, value, rate);
+        } else {
+            self.record_value(slot, value, rate);
+        }
+    }
+
+    /// Adds a histogram, distribution or timing value to its slot.
+    fn record_sample(&self, slot: &Slot, value: f64, rate: f64) {
+        let mut window = lock(&slot.window);
+        window.calls += 1;
+        let room = window.previous_samples;
+        let current = window.value.get_or_insert_with(|| Value::Samples {
+            values: Vec::with_capacity(room),
+            seen: 0,
+            rate,
+        });
+        if let Value::Samples { values, seen, .. } = current {
+            add_sample(values, seen, value, self.limits.max_samples);
+        }
+    }
+
+    fn record_value(&self, slot: &Slot, value: MetricValue<'_>, rate: f64) {
         let mut window = lock(&slot.window);
         window.calls += 1;
         let room = window.previous_samples;
@@ -304,19 +332,24 @@ fn update(slot: &mut Value, value: MetricValue<'_>, max_samples: usize) {
             members.insert(member.into());
         }
         (Value::Samples { values, seen, .. }, MetricValue::Float(v)) => {
-            *seen += 1;
-            if values.len() < max_samples {
-                values.push(v);
-            } else {
-                // Algorithm R: every offered value ends up kept with equal probability.
-                let slot = fastrand::u64(0..*seen) as usize;
-                if slot < values.len() {
-                    values[slot] = v;
-                }
-            }
+            add_sample(values, seen, v, max_samples);
         }
         // The client pairs kinds and values; a mismatch cannot be built through its API.
         _ => {}
+    }
+}
+
+/// Keeps a value: all of them up to `max_samples`, then a uniform sample of everything `seen`.
+fn add_sample(values: &mut Vec<f64>, seen: &mut u64, value: f64, max_samples: usize) {
+    *seen += 1;
+    if values.len() < max_samples {
+        values.push(value);
+    } else {
+        // Algorithm R: every offered value ends up kept with equal probability.
+        let slot = fastrand::u64(0..*seen) as usize;
+        if slot < values.len() {
+            values[slot] = value;
+        }
     }
 }
 
