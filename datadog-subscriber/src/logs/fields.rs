@@ -5,7 +5,7 @@ use std::fmt;
 
 use tracing_core::field::{Field, Visit};
 
-use super::json;
+use super::{json, keys};
 
 /// Writes each visited field as `,"name":value` into `out`.
 pub(crate) struct FieldWriter<'a> {
@@ -18,18 +18,7 @@ pub(crate) struct FieldWriter<'a> {
 
 impl FieldWriter<'_> {
     fn key(&mut self, field: &Field) {
-        let name = field.name();
-        // One capacity check up front for the usual name that needs no escaping.
-        self.out.reserve(name.len() + 12);
-        if is_reserved(name) {
-            // Keep the line's own attributes authoritative; the field survives under `fields.`.
-            self.out.extend_from_slice(b",\"fields.");
-        } else {
-            self.out.extend_from_slice(b",\"");
-        }
-        // Field names are Rust identifiers or string literals; escape anyway.
-        json::escaped(self.out, name);
-        self.out.extend_from_slice(b"\":");
+        keys::write(self.out, field.name());
     }
 }
 
@@ -126,7 +115,7 @@ const RESERVED: [&str; 10] = [
 const RESERVED_PREFIX: &str = "logging.googleapis.com/";
 
 /// Whether the line writes `name` itself (see [`RESERVED`]).
-fn is_reserved(name: &str) -> bool {
+pub(crate) fn is_reserved(name: &str) -> bool {
     // Every reserved name starts with one of these bytes: most field names (`http.url`,
     // `user.id`, `message`) are ruled out by a single comparison.
     if !matches!(name.as_bytes().first(), Some(b't' | b's' | b'l' | b'd')) {

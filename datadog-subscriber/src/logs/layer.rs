@@ -112,7 +112,6 @@ impl<W> JsonLogLayer<W> {
         timestamp::now(out);
         let metadata = event.metadata();
         out.extend_from_slice(level_fields(*metadata.level()));
-        json::key(out, "logger.name", true);
         json::string(out, metadata.target(), self.limit);
         write_thread_name(out);
 
@@ -252,14 +251,17 @@ where
     }
 }
 
-/// `,"status":..,"severity":..` for a level: Datadog's status and Google's severity names.
+/// `,"status":..,"severity":..,"logger.name":` for a level: Datadog's status and Google's
+/// severity names, and the key of the value that follows (one copy per line).
 fn level_fields(level: Level) -> &'static [u8] {
     match level {
-        Level::ERROR => b",\"status\":\"error\",\"severity\":\"ERROR\"",
-        Level::WARN => b",\"status\":\"warn\",\"severity\":\"WARNING\"",
-        Level::INFO => b",\"status\":\"info\",\"severity\":\"INFO\"",
+        Level::ERROR => b",\"status\":\"error\",\"severity\":\"ERROR\",\"logger.name\":",
+        Level::WARN => b",\"status\":\"warn\",\"severity\":\"WARNING\",\"logger.name\":",
+        Level::INFO => b",\"status\":\"info\",\"severity\":\"INFO\",\"logger.name\":",
         // Cloud Logging has no level below DEBUG; Datadog reads `trace` as debug too.
-        Level::DEBUG | Level::TRACE => b",\"status\":\"debug\",\"severity\":\"DEBUG\"",
+        Level::DEBUG | Level::TRACE => {
+            b",\"status\":\"debug\",\"severity\":\"DEBUG\",\"logger.name\":"
+        }
     }
 }
 

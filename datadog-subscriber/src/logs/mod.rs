@@ -32,6 +32,7 @@ mod config;
 mod destination;
 mod fields;
 mod json;
+mod keys;
 mod layer;
 mod timestamp;
 mod writer;
