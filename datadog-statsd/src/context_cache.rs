@@ -65,11 +65,15 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if len != b.len() {
         return false;
     }
+    if (8..=16).contains(&len) {
+        // Two overlapping 8-byte reads cover 8 to 16 bytes, the usual length of a tag or name.
+        return (word(a, 0) ^ word(b, 0)) | (word(a, len - 8) ^ word(b, len - 8)) == 0;
+    }
     if len < 4 {
         return a.iter().zip(b).all(|(x, y)| x == y);
     }
     if len < 8 {
-        // Two overlapping 4-byte reads cover 4 to 8 bytes.
+        // Likewise two 4-byte reads for 4 to 8 bytes.
         return half(a, 0) == half(b, 0) && half(a, len - 4) == half(b, len - 4);
     }
     let mut at = 0;
