@@ -61,17 +61,17 @@ pub const BAGGAGE_PREFIX: &str = "baggage.";
 /// assert_eq!(resource(&Method::POST, None), "POST");
 /// ```
 pub fn resource(method: &Method, route: Option<&str>) -> String {
-    let method = method.as_str();
-    match route {
-        // Per request: one exact allocation, no formatting machinery.
-        Some(route) => {
-            let mut resource = String::with_capacity(method.len() + 1 + route.len());
-            resource.push_str(method);
-            resource.push(' ');
-            resource.push_str(route);
-            resource
-        }
-        None => method.to_owned(),
+    let mut resource = String::with_capacity(method.as_str().len() + 1 + route.map_or(0, str::len));
+    push_resource(&mut resource, method, route);
+    resource
+}
+
+/// Appends the [`resource`] of a request to `out`.
+pub(crate) fn push_resource(out: &mut String, method: &Method, route: Option<&str>) {
+    out.push_str(method.as_str());
+    if let Some(route) = route {
+        out.push(' ');
+        out.push_str(route);
     }
 }
 
@@ -88,19 +88,29 @@ pub fn resource(method: &Method, route: Option<&str>) -> String {
 /// ```
 pub fn url(uri: &Uri, host: Option<&str>, query: Option<&QueryObfuscator>) -> String {
     let mut url = String::with_capacity(64);
+    push_url(&mut url, uri, host, query);
+    url
+}
+
+/// Appends the [`url`] of a request to `out`.
+pub(crate) fn push_url(
+    out: &mut String,
+    uri: &Uri,
+    host: Option<&str>,
+    query: Option<&QueryObfuscator>,
+) {
     if let Some(host) = uri.authority().map(http::uri::Authority::as_str).or(host) {
-        url.push_str(uri.scheme_str().unwrap_or("http"));
-        url.push_str("://");
-        url.push_str(host);
+        out.push_str(uri.scheme_str().unwrap_or("http"));
+        out.push_str("://");
+        out.push_str(host);
     }
-    url.push_str(uri.path());
+    out.push_str(uri.path());
     if let (Some(obfuscator), Some(raw)) = (query, uri.query())
         && !raw.is_empty()
     {
-        url.push('?');
-        url.push_str(&obfuscator.obfuscate(raw));
+        out.push('?');
+        out.push_str(&obfuscator.obfuscate(raw));
     }
-    url
 }
 
 /// The `error.message` of a response whose status is flagged as an error: `"500: Internal Server
@@ -126,6 +136,42 @@ mod tests {
             url(&uri, Some("ignored"), Some(&obfuscator)),
             "https://api.example.com:8443/v1/items?page=2"
         );
+    }
+
+    #[test]
+    fn resource_and_url_in_one_buffer_match_the_separate_values() {
+        let obfuscator = QueryObfuscator::datadog_default();
+        for (method, route, uri, host, query) in [
+            (
+                Method::GET,
+                Some("/users/{id}"),
+                "/users/42?token=abc",
+                Some("h"),
+                true,
+            ),
+            (Method::POST, None, "/x", None, false),
+            (
+                Method::DELETE,
+                Some("/"),
+                "https://a.example/?q=1",
+                None,
+                true,
+            ),
+        ] {
+            let uri: Uri = uri.parse().unwrap();
+            let query = query.then_some(&obfuscator);
+            let mut text = String::new();
+            push_resource(&mut text, &method, route);
+            let end = text.len();
+            push_url(&mut text, &uri, host, query);
+            assert_eq!(
+                text.split_at(end),
+                (
+                    resource(&method, route).as_str(),
+                    url(&uri, host, query).as_str()
+                )
+            );
+        }
     }
 
     #[test]

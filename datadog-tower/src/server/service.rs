@@ -89,18 +89,29 @@ fn open_span<B>(shared: &ServerShared, shape: &SpanShape, request: &Request<B>) 
     let headers = request.headers();
     let method = request.method();
     let route = matched_path(request);
-    let resource = http_tags::resource(method, route);
     let host = headers
         .get(http::header::HOST)
         .and_then(|value| value.to_str().ok());
-    let url = http_tags::url(
-        request.uri(),
+    // The resource and the URL share one allocation (the subscribers copy what they keep).
+    let uri = request.uri();
+    let mut text = String::with_capacity(
+        24 + route.map_or(0, str::len)
+            + host.map_or(0, str::len)
+            + uri.path().len()
+            + uri.query().map_or(0, str::len),
+    );
+    http_tags::push_resource(&mut text, method, route);
+    let resource_end = text.len();
+    http_tags::push_url(
+        &mut text,
+        uri,
         host,
         shared
             .config
             .query_string
             .then_some(&shared.config.obfuscator),
     );
+    let (resource, url) = text.split_at(resource_end);
     let useragent = headers
         .get(http::header::USER_AGENT)
         .and_then(|value| value.to_str().ok());
@@ -123,16 +134,13 @@ fn open_span<B>(shared: &ServerShared, shape: &SpanShape, request: &Request<B>) 
             &fields[field::COMPONENT],
             Some(&&*shared.component as &dyn Value),
         ),
-        (
-            &fields[field::RESOURCE],
-            Some(&resource.as_str() as &dyn Value),
-        ),
+        (&fields[field::RESOURCE], Some(&resource as &dyn Value)),
         (&fields[field::METHOD], Some(&method.as_str() as &dyn Value)),
         (
             &fields[field::ROUTE],
             route.as_ref().map(|r| r as &dyn Value),
         ),
-        (&fields[field::URL], Some(&url.as_str() as &dyn Value)),
+        (&fields[field::URL], Some(&url as &dyn Value)),
         (
             &fields[field::USERAGENT],
             useragent.as_ref().map(|u| u as &dyn Value),
