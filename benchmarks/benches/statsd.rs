@@ -2,8 +2,10 @@
 //! sent over loopback UDP to a socket that a thread drains.
 //!
 //! Contenders, in one run: `datadog-statsd` aggregating (values packed per context; per call, and
-//! through a pre-registered `MetricHandle`) and plain buffered (aggregation off), cadence's `BufferedUdpMetricSink` (same 8192-byte datagrams),
-//! `QueuingMetricSink` over it, and `UdpMetricSink` (one datagram per metric).
+//! through a pre-registered `MetricHandle`) and plain buffered (aggregation off), cadence's
+//! `BufferedUdpMetricSink` (same 8192-byte datagrams), `QueuingMetricSink` over it, and
+//! `UdpMetricSink` (one datagram per metric). A reference point that sends nothing: cadence's
+//! formatting alone (its `NopMetricSink`), the floor under every cadence sink.
 //!
 //! Each round makes a chunk of calls and a flush, then waits until the drain thread counted every
 //! value of the chunk: a contender that drops or merges data fails the run instead of winning it.
@@ -19,7 +21,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cadence::{BufferedUdpMetricSink, Distributed, QueuingMetricSink, StatsdClient, UdpMetricSink};
+use cadence::{
+    BufferedUdpMetricSink, Distributed, NopMetricSink, QueuingMetricSink, StatsdClient,
+    UdpMetricSink,
+};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use datadog_statsd::{Statsd, StatsdBuilder};
 
@@ -224,9 +229,20 @@ fn distribution_with_two_tags(c: &mut Criterion) {
         1 << 16,
     ));
     let cadence_udp = cadence_client(UdpMetricSink::from(target.as_str(), local()).expect("sink"));
+    let cadence_nop = cadence_client(NopMetricSink);
 
     let mut group = c.benchmark_group("statsd_distribution_2_tags");
     group.throughput(Throughput::Elements(1));
+    // Nothing is delivered, so there is nothing to wait for: the calling thread's CPU only.
+    group.bench_function("cadence_formatting_only", |b| {
+        b.iter_custom(|iters| {
+            let start = clock.caller();
+            for _ in 0..iters {
+                cadence_call(&cadence_nop);
+            }
+            clock.caller().saturating_sub(start)
+        });
+    });
     group.bench_function("datadog_statsd_aggregating", |b| {
         b.iter_custom(|iters| {
             measure(

@@ -508,7 +508,7 @@ impl Inner {
         let cardinality = metric.cardinality.or(self.cardinality);
         // Not aggregated: counts, gauges and sets keep their (full) rate, as they were not sampled.
         let line_rate = if sampled { rate } else { 1.0 };
-        context_cache::with(|cache| {
+        context_cache::with(move |cache| {
             let Some(cache) = cache else {
                 // A re-entrant call (from a log hook, say): no cache, the line is built here.
                 let mut line = Vec::new();
