@@ -179,6 +179,11 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        // Entering only matters for an undecided local root; when no trace is undecided (nearly
+        // always, in steady state) there is nothing to look up.
+        if !self.tracer.has_undecided_traces() {
+            return;
+        }
         let Some(span) = ctx.span(id) else {
             return;
         };
@@ -201,23 +206,32 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(&id) else {
-            return;
-        };
-        let Some(mut record) = span.extensions_mut().remove::<SpanRecord>() else {
-            return;
-        };
         if self.tracer.exporter.is_none() {
             return;
         }
+        let Some(span) = ctx.span(&id) else {
+            return;
+        };
+        let mut extensions = span.extensions_mut();
+        let Some(record) = extensions.get_mut::<SpanRecord>() else {
+            return;
+        };
         record.fields.duration_ns = record.started.elapsed().as_nanos() as i64;
         if record.trace.priority().is_none() {
             if record.fields.is_local_root {
                 record.trace.decide(&record.fields);
             } else {
-                decide_in_scope(&record.trace, &span);
+                // Deciding reads the extensions of the spans in scope, this one's included.
+                let trace = record.trace.clone();
+                drop(extensions);
+                decide_in_scope(&trace, &span);
+                extensions = span.extensions_mut();
             }
         }
-        record.trace.finish(record.fields);
+        // The record stays in the extensions (the registry drops it): the trace encodes the
+        // span in place, or takes its fields when it is the first of its chunk.
+        if let Some(record) = extensions.get_mut::<SpanRecord>() {
+            record.trace.finish(&mut record.fields);
+        }
     }
 }

@@ -68,14 +68,6 @@ impl SpanFields {
             .filter_map(|(key, value)| value.as_str().map(|text| (*key, text)))
     }
 
-    /// The numeric tags (`metrics`).
-    pub(crate) fn metric_entries(&self) -> impl Iterator<Item = (&'static str, f64)> {
-        self.tags.iter().filter_map(|(key, value)| match value {
-            TagValue::Num(number) => Some((*key, *number)),
-            TagValue::Str(_) | TagValue::Short(_) => None,
-        })
-    }
-
     pub(crate) fn meta(&self, key: &str) -> Option<&str> {
         self.meta_entries().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
@@ -197,7 +189,7 @@ pub(crate) struct ShortStr {
 }
 
 impl ShortStr {
-    const CAPACITY: usize = 23;
+    pub(crate) const CAPACITY: usize = 23;
 
     fn new(value: &str) -> Option<ShortStr> {
         let len = value.len();
@@ -210,6 +202,12 @@ impl ShortStr {
             len: len as u8,
             bytes,
         })
+    }
+
+    /// The whole inline array (zero-padded) and the length in use: what the encoder copies
+    /// without looking at the text again.
+    pub(crate) fn padded(&self) -> (&[u8; ShortStr::CAPACITY], usize) {
+        (&self.bytes, usize::from(self.len))
     }
 
     fn as_str(&self) -> &str {

@@ -1,11 +1,12 @@
 //! The tracer's shared state and the per-trace state its spans share.
 
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::config::TracerConfig;
-use super::export::{Exporter, TraceChunk};
+use super::export::msgpack::{SettingsMeta, TraceFields};
+use super::export::{ChunkHead, EncodedSpans, Exporter, TraceChunk};
 use super::sampling::{Decision, RuleSubject, Sampler, mechanism};
 use super::span_data::SpanFields;
 use crate::context::{Baggage, PropagationTags, SamplingPriority, SpanContext, SpanId, TraceId};
@@ -20,6 +21,14 @@ pub(crate) struct Settings {
     pub(crate) process_id: f64,
     pub(crate) trace_id_128_bit: bool,
     pub(crate) partial_flush_min_spans: usize,
+    /// The `meta` entries every span gets from these settings, encoded on first use.
+    pub(crate) meta: OnceLock<SettingsMeta>,
+}
+
+impl Settings {
+    pub(crate) fn meta(&self) -> &SettingsMeta {
+        self.meta.get_or_init(|| SettingsMeta::new(self))
+    }
 }
 
 /// One per [`TracerConfig::build`]: settings, sampler, export queue, clock.
@@ -30,6 +39,9 @@ pub(crate) struct Tracer {
     /// Wall-clock nanoseconds at `anchor`: span starts are derived from one monotonic reading.
     wall_ns_at_anchor: i64,
     anchor: Instant,
+    /// Traces of this tracer without a sampling decision yet: while there are none, entering a
+    /// span has nothing to decide and skips the span lookup.
+    undecided: AtomicUsize,
 }
 
 impl Tracer {
@@ -44,6 +56,7 @@ impl Tracer {
             process_id: f64::from(std::process::id()),
             trace_id_128_bit: config.trace_id_128_bit,
             partial_flush_min_spans: config.partial_flush_min_spans,
+            meta: OnceLock::new(),
         });
         let sampler = Arc::new(Sampler::new(
             config.sampling_rules.clone(),
@@ -64,12 +77,18 @@ impl Tracer {
             exporter,
             wall_ns_at_anchor,
             anchor,
+            undecided: AtomicUsize::new(0),
         }
     }
 
     /// Nanoseconds since the Unix epoch at `instant`.
     pub(crate) fn unix_nanos(&self, instant: Instant) -> i64 {
         self.wall_ns_at_anchor + instant.saturating_duration_since(self.anchor).as_nanos() as i64
+    }
+
+    /// Whether some trace may still be waiting for its sampling decision.
+    pub(crate) fn has_undecided_traces(&self) -> bool {
+        self.undecided.load(Ordering::Acquire) != 0
     }
 
     pub(crate) fn new_trace_id(&self) -> TraceId {
@@ -130,7 +149,11 @@ struct TraceState {
     tags: PropagationTags,
     tracestate_vendors: Vec<String>,
     baggage: Baggage,
-    finished: Vec<SpanFields>,
+    /// The first closed span of the next chunk (replaced by the local root when it closes): it
+    /// carries the trace-level tags, so it is encoded when the chunk is sent.
+    first: Option<SpanFields>,
+    /// The other closed spans of the next chunk, encoded.
+    rest: EncodedSpans,
 }
 
 impl Trace {
@@ -171,6 +194,9 @@ impl Trace {
         mut state: TraceState,
     ) -> Arc<Trace> {
         let priority = decision.map_or(UNDECIDED, |d| d.priority.value());
+        if priority == UNDECIDED {
+            tracer.undecided.fetch_add(1, Ordering::AcqRel);
+        }
         state.decision = decision;
         Arc::new(Trace {
             trace_id,
@@ -243,8 +269,12 @@ impl Trace {
             state.tags.remove("_dd.p.dm");
         }
         state.decision = Some(decision);
-        self.priority
-            .store(decision.priority.value(), Ordering::Release);
+        let previous = self
+            .priority
+            .swap(decision.priority.value(), Ordering::AcqRel);
+        if previous == UNDECIDED {
+            self.tracer.undecided.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     /// The context of span `span_id` of this trace, for injection.
@@ -266,38 +296,70 @@ impl Trace {
         }
     }
 
-    /// Adds a closed span to the trace; a closed local root (or enough spans for a partial
-    /// flush) sends the chunk to the exporter.
-    pub(crate) fn finish(&self, span: SpanFields) {
+    /// Adds a closed span to the trace (encoding it, unless it is the first of its chunk, whose
+    /// fields are taken out of `span`); a closed local root (or enough spans for a partial flush)
+    /// sends the chunk to the exporter.
+    pub(crate) fn finish(&self, span: &mut SpanFields) {
         let Some(exporter) = &self.tracer.exporter else {
             return;
         };
+        let settings = &*self.tracer.settings;
+        let is_root = span.is_local_root;
         let chunk = {
-            let mut state = self.lock();
-            let is_root = span.is_local_root;
-            state.finished.push(span);
+            let mut guard = self.lock();
+            let state = &mut *guard;
+            let trace = TraceFields {
+                trace_id: self.trace_id,
+                origin: state.origin.as_deref(),
+            };
             if is_root {
-                // The local root goes first: the chunk-level tags go on the first span.
-                let last = state.finished.len() - 1;
-                state.finished.swap(0, last);
-            } else if state.finished.len() < self.tracer.settings.partial_flush_min_spans {
+                // The local root goes first: the chunk-level tags go on it.
+                if let Some(previous) = state.first.take() {
+                    state.rest.push(&previous, settings, &trace);
+                }
+                state.first = Some(take_fields(span));
+            } else if state.first.is_none() {
+                state.first = Some(take_fields(span));
+            } else {
+                state.rest.push(span, settings, &trace);
+            }
+            if !is_root && 1 + state.rest.len() < settings.partial_flush_min_spans {
                 return;
             }
-            let spans = std::mem::take(&mut state.finished);
+            let Some(first) = state.first.take() else {
+                return;
+            };
             TraceChunk {
-                trace_id: self.trace_id,
-                decision: state.decision,
-                origin: state.origin.clone(),
-                tags: state
-                    .tags
-                    .iter()
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect(),
-                spans,
+                head: ChunkHead {
+                    trace_id: self.trace_id,
+                    decision: state.decision,
+                    origin: state.origin.clone(),
+                    tags: state
+                        .tags
+                        .iter()
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect(),
+                },
+                first,
+                rest: std::mem::take(&mut state.rest),
             }
         };
         exporter.push(chunk);
     }
+}
+
+impl Drop for Trace {
+    fn drop(&mut self) {
+        if *self.priority.get_mut() == UNDECIDED {
+            self.tracer.undecided.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Moves a closed span's fields out, leaving an empty shell for the registry to drop.
+fn take_fields(span: &mut SpanFields) -> SpanFields {
+    let shell = SpanFields::new(span.name, span.span_id, span.start_ns);
+    std::mem::replace(span, shell)
 }
 
 impl TraceState {
@@ -308,7 +370,8 @@ impl TraceState {
             tags: PropagationTags::default(),
             tracestate_vendors: Vec::new(),
             baggage: Baggage::default(),
-            finished: Vec::new(),
+            first: None,
+            rest: EncodedSpans::default(),
         }
     }
 }

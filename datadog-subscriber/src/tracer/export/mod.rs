@@ -5,6 +5,7 @@ mod agent;
 pub(crate) mod msgpack;
 mod queue;
 mod sample;
+mod wire;
 mod worker;
 
 use std::sync::Arc;
@@ -24,11 +25,60 @@ use crate::context::TraceId;
 
 /// Spans of one trace sent together, with the trace-level data their first span carries.
 pub(crate) struct TraceChunk {
+    pub(crate) head: ChunkHead,
+    /// The span that carries the trace-level tags (the local root when it is in the chunk),
+    /// encoded when the chunk is sent.
+    pub(crate) first: SpanFields,
+    /// The other spans, encoded when they closed.
+    pub(crate) rest: EncodedSpans,
+}
+
+/// The trace-level data of a chunk.
+pub(crate) struct ChunkHead {
     pub(crate) trace_id: TraceId,
     pub(crate) decision: Option<Decision>,
     pub(crate) origin: Option<String>,
     pub(crate) tags: Vec<(String, String)>,
-    pub(crate) spans: Vec<SpanFields>,
+}
+
+impl TraceChunk {
+    pub(crate) fn span_count(&self) -> usize {
+        1 + self.rest.len()
+    }
+}
+
+/// Spans already encoded as `/v0.4/traces` span maps, back to back.
+#[derive(Default)]
+pub(crate) struct EncodedSpans {
+    bytes: Vec<u8>,
+    count: usize,
+}
+
+impl EncodedSpans {
+    /// Appends `span` (not the first of its chunk).
+    pub(crate) fn push(
+        &mut self,
+        span: &SpanFields,
+        settings: &Settings,
+        trace: &msgpack::TraceFields<'_>,
+    ) {
+        msgpack::encode_span(&mut self.bytes, span, settings, trace);
+        self.count += 1;
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Empties the list, keeping its buffer.
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+        self.count = 0;
+    }
 }
 
 /// The layer's side of the export worker.

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use super::TraceChunk;
-use super::msgpack;
+use super::msgpack::{self, TraceFields};
+use super::{ChunkHead, EncodedSpans};
 use crate::context::{SamplingPriority, SpanId, TraceId};
 use crate::tracer::sampling::Decision;
 use crate::tracer::span_data::SpanFields;
@@ -21,14 +21,14 @@ use crate::tracer::trace::Settings;
 /// assert_eq!(sample.span_count(), 6);
 /// ```
 pub struct SamplePayload {
-    chunks: Vec<TraceChunk>,
+    traces: Vec<(ChunkHead, Vec<SpanFields>)>,
     settings: Settings,
 }
 
 impl SamplePayload {
     /// `traces` traces of `spans_per_trace` spans each (at least one).
     pub fn new(traces: usize, spans_per_trace: usize) -> Self {
-        let chunks = (0..traces)
+        let traces = (0..traces)
             .map(|_| {
                 let trace_id = TraceId::generate_128();
                 let root_id = SpanId::generate();
@@ -54,13 +54,13 @@ impl SamplePayload {
                     child.set_metric("rows", 3.0);
                     spans.push(child);
                 }
-                TraceChunk {
+                let head = ChunkHead {
                     trace_id,
                     decision: Some(Decision::fixed(SamplingPriority::AUTO_KEEP, Some(0))),
                     origin: None,
                     tags: Vec::new(),
-                    spans,
-                }
+                };
+                (head, spans)
             })
             .collect();
         let settings = Settings {
@@ -72,22 +72,34 @@ impl SamplePayload {
             process_id: 1.0,
             trace_id_128_bit: true,
             partial_flush_min_spans: 300,
+            meta: std::sync::OnceLock::new(),
         };
-        SamplePayload { chunks, settings }
+        SamplePayload { traces, settings }
     }
 
     /// Spans in the payload.
     pub fn span_count(&self) -> usize {
-        self.chunks.iter().map(|chunk| chunk.spans.len()).sum()
+        self.traces.iter().map(|(_, spans)| spans.len()).sum()
     }
 
-    /// Encodes the payload into `buffer` (cleared first) and returns its size in bytes.
+    /// Encodes the payload into `buffer` (cleared first) and returns its size in bytes: every
+    /// span but the root as the layer encodes it when it closes, then each chunk as the export
+    /// worker writes it.
     pub fn encode(&self, buffer: &mut Vec<u8>) -> usize {
         msgpack::begin_payload(buffer);
-        for chunk in &self.chunks {
-            msgpack::encode_chunk(buffer, chunk, &self.settings);
+        let mut rest = EncodedSpans::default();
+        for (head, spans) in &self.traces {
+            rest.clear();
+            let trace = TraceFields {
+                trace_id: head.trace_id,
+                origin: head.origin.as_deref(),
+            };
+            for span in &spans[1..] {
+                rest.push(span, &self.settings, &trace);
+            }
+            msgpack::encode_chunk(buffer, head, &spans[0], &rest, &self.settings);
         }
-        msgpack::finish_payload(buffer, self.chunks.len() as u32);
+        msgpack::finish_payload(buffer, self.traces.len() as u32);
         buffer.len()
     }
 }

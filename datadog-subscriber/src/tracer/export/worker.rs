@@ -74,24 +74,26 @@ impl Worker {
         }
     }
 
-    fn send(&mut self, mut chunks: Vec<TraceChunk>, deadline: Option<Instant>) {
-        let mut start = 0;
-        while start < chunks.len() {
+    fn send(&mut self, chunks: Vec<TraceChunk>, deadline: Option<Instant>) {
+        let mut chunks = chunks.into_iter().peekable();
+        while chunks.peek().is_some() {
             msgpack::begin_payload(&mut self.buffer);
             let mut count = 0;
-            for chunk in &chunks[start..] {
-                msgpack::encode_chunk(&mut self.buffer, chunk, &self.settings);
+            // Each chunk is freed once encoded, before the (possibly slow) request.
+            for chunk in chunks.by_ref() {
+                msgpack::encode_chunk(
+                    &mut self.buffer,
+                    &chunk.head,
+                    &chunk.first,
+                    &chunk.rest,
+                    &self.settings,
+                );
                 count += 1;
                 if self.buffer.len() >= MAX_PAYLOAD_BYTES {
                     break;
                 }
             }
             msgpack::finish_payload(&mut self.buffer, count as u32);
-            // Free the spans before the (possibly slow) request.
-            chunks[start..start + count]
-                .iter_mut()
-                .for_each(|chunk| chunk.spans = Vec::new());
-            start += count;
             let payload = Bytes::copy_from_slice(&self.buffer);
             self.post_with_retries(&payload, count, deadline);
         }
