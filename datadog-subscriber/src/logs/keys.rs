@@ -12,8 +12,8 @@ use std::cell::RefCell;
 
 use super::json;
 
-/// Slots per thread (a power of two; sets of two).
-const SLOTS: usize = 256;
+/// Slots per thread (a power of two; sets of two): 8 KiB for each thread that logs.
+const SLOTS: usize = 128;
 /// Bytes of one cached key (`,"` + name + `":`), so that a slot fills one 64-byte cache line.
 const KEY_BYTES: usize = 46;
 
