@@ -114,7 +114,7 @@ impl Aggregator {
     ) -> bool {
         let mut contexts = lock(&self.contexts);
         if let Some(slot) = contexts.get(key) {
-            self.record(slot, value, rate);
+            self.record(slot, &value, rate);
             return true;
         }
         if contexts.len() >= self.limits.max_contexts {
@@ -125,7 +125,7 @@ impl Aggregator {
             kind,
             window: Mutex::new(Window::default()),
         });
-        self.record(&slot, value, rate);
+        self.record(&slot, &value, rate);
         contexts.insert(key.into(), slot);
         true
     }
@@ -150,15 +150,16 @@ impl Aggregator {
 
     /// Adds a value to a slot.
     #[inline]
-    pub(crate) fn record(&self, slot: &Slot, value: MetricValue<'_>, rate: f64) {
-        // Matched here, in the caller: the float then travels in a register, while the whole
-        // enum would be copied through memory (and re-read before its stores complete).
-        if let MetricValue::Float(value) = value
+    pub(crate) fn record(&self, slot: &Slot, value: &MetricValue<'_>, rate: f64) {
+        // Matched here, in the caller, on the caller's value: the float then travels in a
+        // register, while a copy of the whole enum would go through memory (read back as one
+        // block before the caller's separate stores of its fields complete).
+        if let MetricValue::Float(value) = *value
             && slot.kind.is_sampled()
         {
             self.record_sample(slot, value, rate);
         } else {
-            self.record_value(slot, value, rate);
+            self.record_value(slot, *value, rate);
         }
     }
 

@@ -416,7 +416,7 @@ impl MetricHandle {
             MetricValue::Float(value)
         };
         if let (Some(slot), Some(aggregator)) = (&self.slot, &inner.aggregator) {
-            aggregator.record(slot, value, 1.0);
+            aggregator.record(slot, &value, 1.0);
             return;
         }
         let pushed = inner.push_metric(self.kind, |buf| {
@@ -542,7 +542,7 @@ impl Inner {
                         aggregator.slot(&entry.line[..entry.key_len], entry.name_len, kind);
                 }
                 if let Some(slot) = &entry.slot {
-                    aggregator.record(slot, metric.value, rate);
+                    aggregator.record(slot, &metric.value, rate);
                     return Ok(());
                 }
             }
