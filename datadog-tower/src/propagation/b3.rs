@@ -7,7 +7,7 @@ use super::carrier::Extractor;
 use super::injected::InjectedHeaders;
 use super::names::B3;
 use super::names::Header;
-use super::number::push_hex;
+use super::number::push_hex16;
 use super::text::{split, trim_ows};
 
 /// Reads the single header; a sampling-only value (`b3: 0`) carries no ids and yields nothing.
@@ -29,7 +29,7 @@ pub(crate) fn inject(context: &SpanContext, out: &mut InjectedHeaders) {
     let value = out.value_mut();
     push_trace_id(value, context.trace_id);
     value.push(b'-');
-    push_hex(value, u128::from(context.span_id.as_u64()), 16);
+    push_hex16(value, context.span_id.as_u64());
     match context.sampling_priority.map(SamplingPriority::value) {
         Some(priority) if priority > 1 => value.extend_from_slice(b"-d"),
         Some(1) => value.extend_from_slice(b"-1"),

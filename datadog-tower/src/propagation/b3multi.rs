@@ -6,7 +6,7 @@ use super::carrier::Extractor;
 use super::injected::InjectedHeaders;
 use super::names::Header;
 use super::names::{B3_FLAGS, B3_SAMPLED, B3_SPAN_ID, B3_TRACE_ID};
-use super::number::{parse_hex_any_case, push_hex};
+use super::number::{parse_hex_any_case, push_hex16, push_hex32};
 use super::text::trim_ows;
 
 /// Reads a B3 context; both ids must be hex and non-zero.
@@ -33,15 +33,18 @@ pub(crate) fn parse_ids(trace_id: &str, span_id: &str) -> Option<(TraceId, SpanI
 
 /// Appends the trace id as 16 hex digits when its upper half is zero, else 32.
 pub(crate) fn push_trace_id(out: &mut Vec<u8>, trace_id: TraceId) {
-    let digits = if trace_id.high() == 0 { 16 } else { 32 };
-    push_hex(out, trace_id.as_u128(), digits);
+    if trace_id.high() == 0 {
+        push_hex16(out, trace_id.low());
+    } else {
+        push_hex32(out, trace_id.as_u128());
+    }
 }
 
 /// Formats the B3 headers (`x-b3-flags: 1` and no `x-b3-sampled` for a user keep).
 pub(crate) fn inject(context: &SpanContext, out: &mut InjectedHeaders) {
     push_trace_id(out.value_mut(), context.trace_id);
     out.finish(Header::B3TraceId);
-    push_hex(out.value_mut(), u128::from(context.span_id.as_u64()), 16);
+    push_hex16(out.value_mut(), context.span_id.as_u64());
     out.finish(Header::B3SpanId);
     match context.sampling_priority.map(SamplingPriority::value) {
         Some(priority) if priority > 1 => out.push(Header::B3Flags, b"1"),

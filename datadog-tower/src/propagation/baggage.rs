@@ -116,23 +116,21 @@ static KEY_SAFE: [bool; 256] = safe_table(b"!#$&'*+-.^_`|~");
 static VALUE_SAFE: [bool; 256] = safe_table(b"!#$&'()*+-./:<>?@[]^_`{|}~");
 
 /// Appends `text` percent-encoded (uppercase hex), copying runs of safe bytes at once.
+#[inline]
 fn push_encoded(out: &mut Vec<u8>, text: &str, safe: &[bool; 256]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let bytes = text.as_bytes();
-    let mut run_start = 0;
-    for (index, &byte) in bytes.iter().enumerate() {
-        if safe[usize::from(byte)] {
-            continue;
-        }
-        out.extend_from_slice(&bytes[run_start..index]);
+    let mut rest = text.as_bytes();
+    while let Some(index) = rest.iter().position(|&byte| !safe[usize::from(byte)]) {
+        let byte = rest[index];
+        out.extend_from_slice(&rest[..index]);
         out.extend_from_slice(&[
             b'%',
             HEX[usize::from(byte >> 4)],
             HEX[usize::from(byte & 0xf)],
         ]);
-        run_start = index + 1;
+        rest = &rest[index + 1..];
     }
-    out.extend_from_slice(&bytes[run_start..]);
+    out.extend_from_slice(rest);
 }
 
 /// Formats `baggage` when at least one item fits the limits.

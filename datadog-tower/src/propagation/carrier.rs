@@ -97,6 +97,8 @@ impl Injector for HeaderMap {
     /// All values share one buffer: one allocation for the whole injection instead of one per
     /// header. Each value is still validated as a header value.
     fn set_all(&mut self, headers: InjectedHeaders) {
+        // At most one growth of the map for the whole injection.
+        self.reserve(headers.len());
         let (buffer, ranges) = headers.into_parts();
         let shared = Bytes::from(buffer);
         for (header, range) in ranges {

@@ -9,7 +9,7 @@ use super::names::{
     DATADOG_ORIGIN, DATADOG_PARENT_ID, DATADOG_SAMPLING_PRIORITY, DATADOG_TAGS, DATADOG_TRACE_ID,
 };
 use super::number::{
-    parse_decimal_i32, parse_decimal_u64, parse_lower_hex, push_decimal, push_hex,
+    parse_decimal_i32, parse_decimal_u64, parse_lower_hex, push_decimal, push_hex16,
     push_signed_decimal,
 };
 use super::text::{split, split_once, trim_ows, trim_spaces};
@@ -68,19 +68,34 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
     Some(context)
 }
 
+/// Bytes allowed in a tagset key (printable ASCII but space, `,` and `=`) and value (printable
+/// ASCII and space but `,`).
+static TAG_KEY_BYTES: [bool; 256] = tag_bytes(0x21, b'=');
+static TAG_VALUE_BYTES: [bool; 256] = tag_bytes(0x20, b',');
+
+const fn tag_bytes(first: u8, excluded: u8) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut byte = first;
+    while byte <= 0x7e {
+        table[byte as usize] = byte != b',' && byte != excluded;
+        byte += 1;
+    }
+    table
+}
+
+fn tag_key_ok(key: &str) -> bool {
+    !key.is_empty() && key.bytes().all(|b| TAG_KEY_BYTES[usize::from(b)])
+}
+
+fn tag_value_ok(value: &str) -> bool {
+    !value.is_empty() && value.bytes().all(|b| TAG_VALUE_BYTES[usize::from(b)])
+}
+
 /// Splits one `key=value` member; `None` when it breaks the tagset grammar.
 fn split_tag(member: &str) -> Option<(&str, &str)> {
     let (key, value) = split_once(member, b'=')?;
     let value = trim_spaces(value);
-    let key_ok = !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| (0x21..=0x7e).contains(&b) && b != b',' && b != b'=');
-    let value_ok = !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| (0x20..=0x7e).contains(&b) && b != b',');
-    (key_ok && value_ok).then_some((key, value))
+    (tag_key_ok(key) && tag_value_ok(value)).then_some((key, value))
 }
 
 /// The members of a tagset; one trailing comma is tolerated (as dd-trace-py does).
@@ -178,56 +193,42 @@ fn encode_tags(
     out: &mut Vec<u8>,
 ) -> Result<bool, &'static str> {
     let high = context.trace_id.high();
-    let tags = || {
-        context
-            .propagation_tags
-            .iter()
-            .filter(|(key, _)| *key != TID_TAG)
-    };
-    let count = tags().count() + usize::from(high != 0);
-    if count == 0 {
+    let mut tags = context
+        .propagation_tags
+        .iter()
+        .filter(|(key, _)| *key != TID_TAG)
+        .peekable();
+    if high == 0 && tags.peek().is_none() {
         return Ok(false);
     }
     if max_length == 0 {
         return Err("disabled");
     }
-    let mut length = if high == 0 { 0 } else { TID_TAG.len() + 1 + 16 };
-    for (key, value) in tags() {
-        let key_ok = !key.is_empty()
-            && key
-                .bytes()
-                .all(|b| (0x21..=0x7e).contains(&b) && b != b',' && b != b'=');
-        let value_ok = !value.is_empty()
-            && value
-                .bytes()
-                .all(|b| (0x20..=0x7e).contains(&b) && b != b',');
-        if !key_ok || !value_ok {
+    // Written while checked; a bad tag voids the header, whatever its length.
+    let start = out.len();
+    for (key, value) in tags {
+        if !tag_key_ok(key) || !tag_value_ok(value) {
+            out.truncate(start);
             return Err("encoding_error");
         }
-        length += key.len() + 1 + value.len();
-    }
-    length += count - 1;
-    if length > max_length {
-        return Err("inject_max_size");
-    }
-    out.reserve(length);
-    let mut first = true;
-    for (key, value) in tags() {
-        if !first {
+        if out.len() > start {
             out.push(b',');
         }
-        first = false;
         out.extend_from_slice(key.as_bytes());
         out.push(b'=');
         out.extend_from_slice(value.as_bytes());
     }
     if high != 0 {
-        if !first {
+        if out.len() > start {
             out.push(b',');
         }
         out.extend_from_slice(TID_TAG.as_bytes());
         out.push(b'=');
-        push_hex(out, u128::from(high), 16);
+        push_hex16(out, high);
+    }
+    if out.len() - start > max_length {
+        out.truncate(start);
+        return Err("inject_max_size");
     }
     Ok(true)
 }

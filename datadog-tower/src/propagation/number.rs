@@ -79,13 +79,19 @@ static HEX_PAIRS: [[u8; 2]; 256] = {
     pairs
 };
 
-/// Appends `value` as exactly `digits` lowercase hex digits (zero-padded, at most 32).
-pub(crate) fn push_hex(out: &mut Vec<u8>, value: u128, digits: usize) {
-    let mut buffer = [0u8; 32];
-    for (index, byte) in value.to_be_bytes().into_iter().enumerate() {
-        buffer[index * 2..index * 2 + 2].copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
+/// Appends `value` as 16 lowercase hex digits (zero-padded).
+pub(crate) fn push_hex16(out: &mut Vec<u8>, value: u64) {
+    let mut digits = [0u8; 16];
+    for (pair, byte) in digits.chunks_exact_mut(2).zip(value.to_be_bytes()) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
     }
-    out.extend_from_slice(&buffer[32 - digits.min(32)..]);
+    out.extend_from_slice(&digits);
+}
+
+/// Appends `value` as 32 lowercase hex digits (zero-padded).
+pub(crate) fn push_hex32(out: &mut Vec<u8>, value: u128) {
+    push_hex16(out, (value >> 64) as u64);
+    push_hex16(out, value as u64);
 }
 
 /// Appends `value` in decimal.
@@ -134,14 +140,14 @@ mod tests {
     #[test]
     fn formats_into_buffers() {
         let mut out = Vec::new();
-        push_hex(&mut out, 0xabc, 16);
+        push_hex16(&mut out, 0xabc);
         push_decimal(&mut out, 0);
         push_signed_decimal(&mut out, -12);
         push_decimal(&mut out, u64::MAX);
-        push_hex(&mut out, u128::MAX, 32);
+        push_hex32(&mut out, u128::MAX - 1);
         assert_eq!(
             out,
-            b"0000000000000abc0-1218446744073709551615ffffffffffffffffffffffffffffffff"
+            b"0000000000000abc0-1218446744073709551615fffffffffffffffffffffffffffffffe"
         );
         assert_eq!(hex16(1), "0000000000000001");
     }

@@ -10,6 +10,7 @@ pub(crate) const fn is_ows(byte: u8) -> bool {
 }
 
 /// `text` without leading and trailing spaces and tabs.
+#[inline]
 pub(crate) fn trim_ows(text: &str) -> &str {
     let bytes = text.as_bytes();
     let mut start = 0;
@@ -24,6 +25,7 @@ pub(crate) fn trim_ows(text: &str) -> &str {
 }
 
 /// `text` without leading and trailing spaces.
+#[inline]
 pub(crate) fn trim_spaces(text: &str) -> &str {
     let bytes = text.as_bytes();
     let mut start = 0;
@@ -38,6 +40,7 @@ pub(crate) fn trim_spaces(text: &str) -> &str {
 }
 
 /// Splits at the first `separator` (ASCII).
+#[inline]
 pub(crate) fn split_once(text: &str, separator: u8) -> Option<(&str, &str)> {
     let index = text.bytes().position(|byte| byte == separator)?;
     Some((&text[..index], &text[index + 1..]))

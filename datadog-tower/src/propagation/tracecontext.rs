@@ -9,7 +9,9 @@ use super::datadog::{DM_TAG, TID_TAG};
 use super::injected::InjectedHeaders;
 use super::names::Header;
 use super::names::{TRACEPARENT, TRACESTATE};
-use super::number::{parse_decimal_i32, parse_lower_hex, push_hex, push_signed_decimal};
+use super::number::{
+    parse_decimal_i32, parse_lower_hex, push_hex16, push_hex32, push_signed_decimal,
+};
 use super::text::{split, split_once, trim_ows};
 
 const MAX_MEMBERS: usize = 32;
@@ -248,9 +250,9 @@ impl W3cContext<'_> {
 pub(crate) fn inject(context: &SpanContext, out: &mut InjectedHeaders) {
     let value = out.value_mut();
     value.extend_from_slice(b"00-");
-    push_hex(value, context.trace_id.as_u128(), 32);
+    push_hex32(value, context.trace_id.as_u128());
     value.push(b'-');
-    push_hex(value, u128::from(context.span_id.as_u64()), 16);
+    push_hex16(value, context.span_id.as_u64());
     let flags = if context.is_sampled() == Some(true) {
         b"-01"
     } else {
@@ -277,7 +279,7 @@ fn push_tracestate(context: &SpanContext, out: &mut Vec<u8>, start: usize) {
         out.push(b';');
     }
     out.extend_from_slice(b"p:");
-    push_hex(out, u128::from(context.span_id.as_u64()), 16);
+    push_hex16(out, context.span_id.as_u64());
     for (key, value) in context.propagation_tags.iter() {
         let Some(name) = key.strip_prefix("_dd.p.") else {
             continue;
@@ -308,50 +310,80 @@ fn push_tracestate(context: &SpanContext, out: &mut Vec<u8>, start: usize) {
     }
 }
 
+/// How `tracestate` rewrites each ASCII byte of a `dd=` value: visible ASCII (from `first`) is
+/// kept but for the listed replacements; everything else becomes `_`.
+const fn byte_map(first: u8, replacements: &[(u8, u8)]) -> [u8; 128] {
+    let mut map = [b'_'; 128];
+    let mut byte = first;
+    while byte <= 0x7e {
+        map[byte as usize] = byte;
+        byte += 1;
+    }
+    let mut index = 0;
+    while index < replacements.len() {
+        map[replacements[index].0 as usize] = replacements[index].1;
+        index += 1;
+    }
+    map
+}
+
+static ORIGIN_MAP: [u8; 128] = byte_map(
+    0x21,
+    &[(b',', b'_'), (b';', b'_'), (b'~', b'_'), (b'=', b'~')],
+);
+static TAG_KEY_MAP: [u8; 128] = byte_map(0x20, &[(b',', b'_'), (b'=', b'_'), (b' ', b'_')]);
+static TAG_VALUE_MAP: [u8; 128] = byte_map(
+    0x20,
+    &[(b',', b'_'), (b';', b'_'), (b'~', b'_'), (b'=', b'~')],
+);
+
+/// Whether `map` keeps every byte of `text` as it is (the usual case: one copy suffices).
+fn unchanged(text: &str, map: &[u8; 128]) -> bool {
+    text.bytes().all(|b| b < 0x80 && map[usize::from(b)] == b)
+}
+
+/// Appends `text` with ASCII bytes rewritten by `map` and each other character replaced by `_`.
+fn push_mapped(out: &mut Vec<u8>, text: &str, map: &[u8; 128]) {
+    if unchanged(text, map) {
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
+    for byte in text.bytes() {
+        if byte < 0x80 {
+            out.push(map[usize::from(byte)]);
+        } else if byte & 0xc0 != 0x80 {
+            // The first byte of a multi-byte character; its continuation bytes are skipped.
+            out.push(b'_');
+        }
+    }
+}
+
 /// `o:` value: `,` `;` `~` and runs of characters outside 0x21–0x7E become `_`, `=` becomes `~`.
 fn push_origin(out: &mut Vec<u8>, origin: &str) {
+    if unchanged(origin, &ORIGIN_MAP) {
+        out.extend_from_slice(origin.as_bytes());
+        return;
+    }
     let mut in_run = false;
     for c in origin.chars() {
-        match c {
-            ',' | ';' | '~' => {
-                in_run = false;
-                out.push(b'_');
-            }
-            '=' => {
-                in_run = false;
-                out.push(b'~');
-            }
-            '\x21'..='\x7e' => {
-                in_run = false;
-                out.push(c as u8);
-            }
-            _ => {
-                if !in_run {
-                    out.push(b'_');
-                }
-                in_run = true;
-            }
+        if ('\x21'..='\x7e').contains(&c) {
+            in_run = false;
+            out.push(ORIGIN_MAP[c as usize]);
+        } else if !in_run {
+            in_run = true;
+            out.push(b'_');
         }
     }
 }
 
 /// `t.<key>`: `,` `=` space and characters outside 0x20–0x7E become `_`.
 fn push_tag_key(out: &mut Vec<u8>, key: &str) {
-    out.extend(key.chars().map(|c| match c {
-        ',' | '=' | ' ' => b'_',
-        '\x20'..='\x7e' => c as u8,
-        _ => b'_',
-    }));
+    push_mapped(out, key, &TAG_KEY_MAP);
 }
 
 /// `t.*` value: `,` `;` `~` and characters outside 0x20–0x7E become `_`, `=` becomes `~`.
 fn push_tag_value(out: &mut Vec<u8>, value: &str) {
-    out.extend(value.chars().map(|c| match c {
-        ',' | ';' | '~' => b'_',
-        '=' => b'~',
-        '\x20'..='\x7e' => c as u8,
-        _ => b'_',
-    }));
+    push_mapped(out, value, &TAG_VALUE_MAP);
 }
 
 #[cfg(test)]
@@ -372,6 +404,45 @@ mod tests {
         );
     }
 
+    /// The rules of `push_tag_key` / `push_tag_value`, one character at a time.
+    fn reference(text: &str, value: bool) -> String {
+        text.chars()
+            .map(|c| match c {
+                '=' if value => '~',
+                ',' | '=' | ' ' if !value => '_',
+                ',' | ';' | '~' if value => '_',
+                '\x20'..='\x7e' => c,
+                _ => '_',
+            })
+            .collect()
+    }
+
+    #[test]
+    fn byte_mapping_matches_the_character_rules() {
+        for text in [
+            "",
+            "plain",
+            "a=b,c;d~e f",
+            "\u{e9}t\u{e9}",
+            "\u{1f600}x\u{7f}\t\n",
+            "\u{800}\u{10ffff}=",
+        ] {
+            for value in [false, true] {
+                let mut out = Vec::new();
+                if value {
+                    push_tag_value(&mut out, text);
+                } else {
+                    push_tag_key(&mut out, text);
+                }
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    reference(text, value),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn sanitisers() {
         let mut out = Vec::new();
@@ -381,7 +452,11 @@ mod tests {
         push_tag_value(&mut out, "\u{dc}w\u{dc}=");
         assert_eq!(out, b"_w_~");
         out.clear();
-        push_tag_key(&mut out, "a=b c,\u{e9}");
-        assert_eq!(out, b"a_b_c__");
+        push_tag_key(&mut out, "a=b c,\u{e9}\u{1f600}\u{7f}");
+        assert_eq!(out, b"a_b_c____");
+        out.clear();
+        push_origin(&mut out, "rum");
+        push_tag_value(&mut out, "-4 x");
+        assert_eq!(out, b"rum-4 x");
     }
 }
