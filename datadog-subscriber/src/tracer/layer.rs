@@ -77,11 +77,11 @@ where
         };
         let started = Instant::now();
         let span_id = SpanId::generate();
-        let mut fields = SpanFields::new(
+        let mut fields = Box::new(SpanFields::new(
             attrs.metadata().name(),
             span_id,
             self.tracer.unix_nanos(started),
-        );
+        ));
         attrs.record(&mut FieldVisitor(&mut fields));
 
         let parent = span.parent();
@@ -212,8 +212,7 @@ where
         let Some(span) = ctx.span(&id) else {
             return;
         };
-        let mut extensions = span.extensions_mut();
-        let Some(record) = extensions.get_mut::<SpanRecord>() else {
+        let Some(mut record) = span.extensions_mut().remove::<SpanRecord>() else {
             return;
         };
         record.fields.duration_ns = record.started.elapsed().as_nanos() as i64;
@@ -221,17 +220,9 @@ where
             if record.fields.is_local_root {
                 record.trace.decide(&record.fields);
             } else {
-                // Deciding reads the extensions of the spans in scope, this one's included.
-                let trace = record.trace.clone();
-                drop(extensions);
-                decide_in_scope(&trace, &span);
-                extensions = span.extensions_mut();
+                decide_in_scope(&record.trace, &span);
             }
         }
-        // The record stays in the extensions (the registry drops it): the trace encodes the
-        // span in place, or takes its fields when it is the first of its chunk.
-        if let Some(record) = extensions.get_mut::<SpanRecord>() {
-            record.trace.finish(&mut record.fields);
-        }
+        record.trace.finish(record.fields);
     }
 }

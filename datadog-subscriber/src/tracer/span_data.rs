@@ -220,7 +220,9 @@ impl ShortStr {
 pub(crate) struct SpanRecord {
     pub(crate) trace: Arc<Trace>,
     pub(crate) started: Instant,
-    pub(crate) fields: SpanFields,
+    /// Boxed so that closing the span hands the fields to the exporter by pointer: the caller
+    /// never copies them, the export worker encodes and frees them.
+    pub(crate) fields: Box<SpanFields>,
 }
 
 /// Records `tracing` fields into [`SpanFields`].

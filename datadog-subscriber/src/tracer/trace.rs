@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::config::TracerConfig;
-use super::export::msgpack::{SettingsMeta, TraceFields};
-use super::export::{ChunkHead, EncodedSpans, Exporter, TraceChunk};
+use super::export::msgpack::SettingsMeta;
+use super::export::{Exporter, TraceChunk};
 use super::sampling::{Decision, RuleSubject, Sampler, mechanism};
 use super::span_data::SpanFields;
 use crate::context::{Baggage, PropagationTags, SamplingPriority, SpanContext, SpanId, TraceId};
@@ -149,11 +149,12 @@ struct TraceState {
     tags: PropagationTags,
     tracestate_vendors: Vec<String>,
     baggage: Baggage,
-    /// The first closed span of the next chunk (replaced by the local root when it closes): it
-    /// carries the trace-level tags, so it is encoded when the chunk is sent.
-    first: Option<SpanFields>,
-    /// The other closed spans of the next chunk, encoded.
-    rest: EncodedSpans,
+    /// The closed spans of the next chunk; the local root, once closed, goes first.
+    #[allow(
+        clippy::vec_box,
+        reason = "the boxes come from the span records: moved, never copied"
+    )]
+    finished: Vec<Box<SpanFields>>,
 }
 
 impl Trace {
@@ -296,55 +297,35 @@ impl Trace {
         }
     }
 
-    /// Adds a closed span to the trace (encoding it, unless it is the first of its chunk, whose
-    /// fields are taken out of `span`); a closed local root (or enough spans for a partial flush)
-    /// sends the chunk to the exporter.
-    pub(crate) fn finish(&self, span: &mut SpanFields) {
-        let Some(exporter) = &self.tracer.exporter else {
-            return;
-        };
-        let settings = &*self.tracer.settings;
+    /// Adds a closed span to the trace; a closed local root (or enough spans for a partial
+    /// flush) sends the chunk to the exporter, whose worker encodes it.
+    pub(crate) fn finish(&self, span: Box<SpanFields>) {
+        if let Some(exporter) = &self.tracer.exporter
+            && let Some(chunk) = self.add_closed(span)
+        {
+            exporter.push(chunk);
+        }
+    }
+
+    /// [`finish`](Self::finish) without the hand-over: the chunk to send, if one is complete.
+    fn add_closed(&self, span: Box<SpanFields>) -> Option<TraceChunk> {
+        let mut state = self.lock();
         let is_root = span.is_local_root;
-        let chunk = {
-            let mut guard = self.lock();
-            let state = &mut *guard;
-            let trace = TraceFields {
-                trace_id: self.trace_id,
-                origin: state.origin.as_deref(),
-            };
-            if is_root {
-                // The local root goes first: the chunk-level tags go on it.
-                if let Some(previous) = state.first.take() {
-                    state.rest.push(&previous, settings, &trace);
-                }
-                state.first = Some(take_fields(span));
-            } else if state.first.is_none() {
-                state.first = Some(take_fields(span));
-            } else {
-                state.rest.push(span, settings, &trace);
-            }
-            if !is_root && 1 + state.rest.len() < settings.partial_flush_min_spans {
-                return;
-            }
-            let Some(first) = state.first.take() else {
-                return;
-            };
-            TraceChunk {
-                head: ChunkHead {
-                    trace_id: self.trace_id,
-                    decision: state.decision,
-                    origin: state.origin.clone(),
-                    tags: state
-                        .tags
-                        .iter()
-                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                        .collect(),
-                },
-                first,
-                rest: std::mem::take(&mut state.rest),
-            }
-        };
-        exporter.push(chunk);
+        state.finished.push(span);
+        if is_root {
+            // The local root goes first: the chunk-level tags go on the first span.
+            let last = state.finished.len() - 1;
+            state.finished.swap(0, last);
+        } else if state.finished.len() < self.tracer.settings.partial_flush_min_spans {
+            return None;
+        }
+        Some(TraceChunk {
+            trace_id: self.trace_id,
+            decision: state.decision,
+            origin: state.origin.clone(),
+            tags: state.tags.clone(),
+            spans: std::mem::take(&mut state.finished),
+        })
     }
 }
 
@@ -356,12 +337,6 @@ impl Drop for Trace {
     }
 }
 
-/// Moves a closed span's fields out, leaving an empty shell for the registry to drop.
-fn take_fields(span: &mut SpanFields) -> SpanFields {
-    let shell = SpanFields::new(span.name, span.span_id, span.start_ns);
-    std::mem::replace(span, shell)
-}
-
 impl TraceState {
     fn empty() -> Self {
         TraceState {
@@ -370,8 +345,7 @@ impl TraceState {
             tags: PropagationTags::default(),
             tracestate_vendors: Vec::new(),
             baggage: Baggage::default(),
-            first: None,
-            rest: EncodedSpans::default(),
+            finished: Vec::new(),
         }
     }
 }
@@ -387,6 +361,74 @@ mod tests {
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");
         assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+    }
+
+    /// Decodes a chunk into (name, meta keys) per span, in payload order.
+    fn decode(chunk: &TraceChunk, settings: &Settings) -> Vec<(String, Vec<String>)> {
+        let mut buffer = Vec::new();
+        crate::tracer::export::msgpack::encode_chunk(&mut buffer, chunk, settings);
+        let value = rmpv::decode::read_value(&mut buffer.as_slice()).unwrap();
+        let field = |span: &rmpv::Value, key: &str| {
+            span.as_map()
+                .unwrap()
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|span| {
+                let name = field(span, "name").as_str().unwrap().to_owned();
+                let meta = field(span, "meta")
+                    .as_map()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, _)| k.as_str().unwrap().to_owned())
+                    .collect();
+                (name, meta)
+            })
+            .collect()
+    }
+
+    fn closed(name: &'static str, root: bool) -> Box<SpanFields> {
+        let mut span = Box::new(SpanFields::new(name, SpanId::generate(), 1));
+        span.is_local_root = root;
+        span
+    }
+
+    #[test]
+    fn chunks_put_the_root_or_the_first_closed_span_first_with_the_trace_tags() {
+        let mut config = TracerConfig::new().enabled(false);
+        config.partial_flush_min_spans = 3;
+        let tracer = Arc::new(Tracer::new(&config));
+        let trace = Trace::new_root(&tracer);
+        trace.decide(&closed("root", true));
+
+        // Partial flush: the first closed span of the chunk carries the trace tags.
+        assert!(trace.add_closed(closed("a", false)).is_none());
+        assert!(trace.add_closed(closed("b", false)).is_none());
+        let chunk = trace.add_closed(closed("c", false)).unwrap();
+        let spans = decode(&chunk, &tracer.settings);
+        let names: Vec<&str> = spans.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert!(spans[0].1.contains(&"_dd.p.dm".to_owned()));
+        assert!(spans[0].1.contains(&"language".to_owned()));
+        assert!(!spans[1].1.contains(&"language".to_owned()));
+
+        // The root closing takes the first place from the span that closed before it.
+        assert!(trace.add_closed(closed("d", false)).is_none());
+        let chunk = trace.add_closed(closed("root", true)).unwrap();
+        let spans = decode(&chunk, &tracer.settings);
+        let names: Vec<&str> = spans.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["root", "d"]);
+        assert!(spans[0].1.contains(&"_dd.p.tid".to_owned()));
+        assert!(!spans[1].1.contains(&"_dd.p.tid".to_owned()));
+
+        // A span closing after its root starts a new chunk.
+        assert!(trace.add_closed(closed("late", false)).is_none());
     }
 
     #[test]

@@ -21,64 +21,19 @@ use super::sampling::{Decision, Sampler};
 use super::span_data::SpanFields;
 use super::trace::Settings;
 use super::warn::warn;
-use crate::context::TraceId;
+use crate::context::{PropagationTags, TraceId};
 
 /// Spans of one trace sent together, with the trace-level data their first span carries.
 pub(crate) struct TraceChunk {
-    pub(crate) head: ChunkHead,
-    /// The span that carries the trace-level tags (the local root when it is in the chunk),
-    /// encoded when the chunk is sent.
-    pub(crate) first: SpanFields,
-    /// The other spans, encoded when they closed.
-    pub(crate) rest: EncodedSpans,
-}
-
-/// The trace-level data of a chunk.
-pub(crate) struct ChunkHead {
     pub(crate) trace_id: TraceId,
     pub(crate) decision: Option<Decision>,
     pub(crate) origin: Option<String>,
-    pub(crate) tags: Vec<(String, String)>,
-}
-
-impl TraceChunk {
-    pub(crate) fn span_count(&self) -> usize {
-        1 + self.rest.len()
-    }
-}
-
-/// Spans already encoded as `/v0.4/traces` span maps, back to back.
-#[derive(Default)]
-pub(crate) struct EncodedSpans {
-    bytes: Vec<u8>,
-    count: usize,
-}
-
-impl EncodedSpans {
-    /// Appends `span` (not the first of its chunk).
-    pub(crate) fn push(
-        &mut self,
-        span: &SpanFields,
-        settings: &Settings,
-        trace: &msgpack::TraceFields<'_>,
-    ) {
-        msgpack::encode_span(&mut self.bytes, span, settings, trace);
-        self.count += 1;
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.count
-    }
-
-    pub(crate) fn bytes(&self) -> &[u8] {
-        &self.bytes
-    }
-
-    /// Empties the list, keeping its buffer.
-    pub(crate) fn clear(&mut self) {
-        self.bytes.clear();
-        self.count = 0;
-    }
+    pub(crate) tags: PropagationTags,
+    #[allow(
+        clippy::vec_box,
+        reason = "the boxes come from the span records: moved, never copied"
+    )]
+    pub(crate) spans: Vec<Box<SpanFields>>,
 }
 
 /// The layer's side of the export worker.

@@ -5,8 +5,8 @@
 //! the first span of each chunk waits for the chunk to be sent, because it carries the trace-level
 //! tags (sampling decision, `_dd.p.*`), which can still change until then.
 
-use super::{ChunkHead, EncodedSpans, wire};
-use crate::context::{SpanLink, TraceId};
+use super::{TraceChunk, wire};
+use crate::context::{PropagationTags, SpanLink, TraceId};
 use crate::tracer::sampling::Decision;
 use crate::tracer::span_data::{SpanFields, TagValue, Text};
 use crate::tracer::trace::Settings;
@@ -34,26 +34,22 @@ pub(crate) fn finish_payload(buffer: &mut [u8], trace_count: u32) {
     buffer[1..5].copy_from_slice(&trace_count.to_be_bytes());
 }
 
-/// Appends one trace chunk (an array of span maps): its first span, with the trace-level tags,
-/// then the spans encoded when they closed.
-pub(crate) fn encode_chunk(
-    buffer: &mut Vec<u8>,
-    head: &ChunkHead,
-    first: &SpanFields,
-    rest: &EncodedSpans,
-    settings: &Settings,
-) {
-    wire::array_len(buffer, 1 + rest.len() as u32);
+/// Appends one trace chunk (an array of span maps); its first span carries the trace-level
+/// tags.
+pub(crate) fn encode_chunk(buffer: &mut Vec<u8>, chunk: &TraceChunk, settings: &Settings) {
+    wire::array_len(buffer, chunk.spans.len() as u32);
     let trace = TraceFields {
-        trace_id: head.trace_id,
-        origin: head.origin.as_deref(),
+        trace_id: chunk.trace_id,
+        origin: chunk.origin.as_deref(),
     };
-    let first_span = FirstSpan {
-        decision: head.decision.as_ref(),
-        tags: &head.tags,
+    let chunk_tags = ChunkTags {
+        decision: chunk.decision.as_ref(),
+        tags: &chunk.tags,
     };
-    encode(buffer, first, settings, &trace, Some(&first_span));
-    buffer.extend_from_slice(rest.bytes());
+    for (index, span) in chunk.spans.iter().enumerate() {
+        let first = (index == 0).then_some(&chunk_tags);
+        encode_span(buffer, span, settings, &trace, first);
+    }
 }
 
 /// What every span's encoding takes from its trace.
@@ -63,19 +59,9 @@ pub(crate) struct TraceFields<'a> {
 }
 
 /// What only the first span of a chunk carries.
-struct FirstSpan<'a> {
-    decision: Option<&'a Decision>,
-    tags: &'a [(String, String)],
-}
-
-/// Appends a span that is not the first of its chunk.
-pub(crate) fn encode_span(
-    buffer: &mut Vec<u8>,
-    span: &SpanFields,
-    settings: &Settings,
-    trace: &TraceFields<'_>,
-) {
-    encode(buffer, span, settings, trace, None);
+pub(crate) struct ChunkTags<'a> {
+    pub(crate) decision: Option<&'a Decision>,
+    pub(crate) tags: &'a PropagationTags,
 }
 
 /// The map header and the fixed-width fields of a span, laid out once: a span patches its
@@ -120,12 +106,13 @@ const fn fixed_block() -> [u8; FIXED_LEN] {
     out
 }
 
-fn encode(
+/// Appends one span map; `first` for the span that carries the chunk's trace-level tags.
+pub(crate) fn encode_span(
     buffer: &mut Vec<u8>,
     span: &SpanFields,
     settings: &Settings,
     trace: &TraceFields<'_>,
-    first: Option<&FirstSpan<'_>>,
+    first: Option<&ChunkTags<'_>>,
 ) {
     buffer.reserve(SPAN_RESERVE);
     let entries = 11 + u32::from(span.span_type.is_some()) + u32::from(!span.links.is_empty());
@@ -182,7 +169,7 @@ fn encode_meta(
     span: &SpanFields,
     settings: &Settings,
     trace: &TraceFields<'_>,
-    first: Option<&FirstSpan<'_>>,
+    first: Option<&ChunkTags<'_>>,
 ) -> usize {
     let settings_meta = settings.meta();
     let mut span_meta = 0;
@@ -239,7 +226,7 @@ fn encode_meta(
         buffer.extend_from_slice(key!("rust"));
         buffer.extend_from_slice(key!("runtime-id"));
         wire::string(buffer, &settings.runtime_id);
-        for (key, value) in first.tags {
+        for (key, value) in first.tags.iter() {
             wire::string(buffer, key);
             wire::string(buffer, value);
         }
@@ -365,7 +352,7 @@ fn encode_metrics(
     span: &SpanFields,
     span_metrics: usize,
     settings: &Settings,
-    first: Option<&FirstSpan<'_>>,
+    first: Option<&ChunkTags<'_>>,
 ) {
     let top_level = span.is_top_level();
     let priority = first.and_then(|first| first.decision).map(|d| d.priority);
@@ -507,22 +494,18 @@ mod tests {
         child.set_metric("rows", 3.0);
         let mut decision = Decision::fixed(SamplingPriority::AUTO_KEEP, Some(1));
         decision.agent_rate = Some(0.5);
-        let head = ChunkHead {
+        let mut tags = PropagationTags::default();
+        tags.insert("_dd.p.usr.id", "x");
+        let chunk = TraceChunk {
             trace_id: TraceId::from_parts(0x6553_0000_0000_0000, 77),
             decision: Some(decision),
             origin: Some("rum".into()),
-            tags: vec![("_dd.p.usr.id".into(), "x".into())],
+            tags,
+            spans: vec![Box::new(root), Box::new(child)],
         };
-        let settings = settings();
-        let mut rest = EncodedSpans::default();
-        let trace = TraceFields {
-            trace_id: head.trace_id,
-            origin: head.origin.as_deref(),
-        };
-        rest.push(&child, &settings, &trace);
         let mut buffer = Vec::new();
         begin_payload(&mut buffer);
-        encode_chunk(&mut buffer, &head, &root, &rest, &settings);
+        encode_chunk(&mut buffer, &chunk, &settings());
         finish_payload(&mut buffer, 1);
         let payload = rmpv::decode::read_value(&mut buffer.as_slice()).unwrap();
         let spans = payload[0].as_array().unwrap();
@@ -581,7 +564,7 @@ mod tests {
             trace_id: TraceId::from_parts(0, 5),
             origin: None,
         };
-        encode_span(&mut buffer, span, settings, &trace);
+        encode_span(&mut buffer, span, settings, &trace, None);
         let value = rmpv::decode::read_value(&mut buffer.as_slice()).unwrap();
         lookup(&value, "meta")
             .as_map()

@@ -74,7 +74,7 @@ impl ExportQueue {
     }
 
     pub(crate) fn push(&self, chunk: TraceChunk) {
-        let spans = chunk.span_count();
+        let spans = chunk.spans.len();
         let mut state = self.lock();
         if state.shutdown || state.worker_gone || state.queued_spans + spans > self.capacity_spans {
             drop(state);

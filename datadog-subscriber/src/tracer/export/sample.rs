@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use super::msgpack::{self, TraceFields};
-use super::{ChunkHead, EncodedSpans};
-use crate::context::{SamplingPriority, SpanId, TraceId};
+use super::TraceChunk;
+use super::msgpack;
+use crate::context::{PropagationTags, SamplingPriority, SpanId, TraceId};
 use crate::tracer::sampling::Decision;
 use crate::tracer::span_data::SpanFields;
 use crate::tracer::trace::Settings;
@@ -21,14 +21,14 @@ use crate::tracer::trace::Settings;
 /// assert_eq!(sample.span_count(), 6);
 /// ```
 pub struct SamplePayload {
-    traces: Vec<(ChunkHead, Vec<SpanFields>)>,
+    chunks: Vec<TraceChunk>,
     settings: Settings,
 }
 
 impl SamplePayload {
     /// `traces` traces of `spans_per_trace` spans each (at least one).
     pub fn new(traces: usize, spans_per_trace: usize) -> Self {
-        let traces = (0..traces)
+        let chunks = (0..traces)
             .map(|_| {
                 let trace_id = TraceId::generate_128();
                 let root_id = SpanId::generate();
@@ -40,7 +40,7 @@ impl SamplePayload {
                 root.set_meta("http.method", "GET");
                 root.set_meta("http.route", "/users/{id}");
                 root.set_meta("http.status_code", "200");
-                let mut spans = vec![root];
+                let mut spans = vec![Box::new(root)];
                 for index in 1..spans_per_trace.max(1) {
                     let mut child = SpanFields::new(
                         "db.query",
@@ -52,15 +52,15 @@ impl SamplePayload {
                     child.duration_ns = 200_000;
                     child.set_meta("db.system", "postgresql");
                     child.set_metric("rows", 3.0);
-                    spans.push(child);
+                    spans.push(Box::new(child));
                 }
-                let head = ChunkHead {
+                TraceChunk {
                     trace_id,
                     decision: Some(Decision::fixed(SamplingPriority::AUTO_KEEP, Some(0))),
                     origin: None,
-                    tags: Vec::new(),
-                };
-                (head, spans)
+                    tags: PropagationTags::default(),
+                    spans,
+                }
             })
             .collect();
         let settings = Settings {
@@ -74,32 +74,21 @@ impl SamplePayload {
             partial_flush_min_spans: 300,
             meta: std::sync::OnceLock::new(),
         };
-        SamplePayload { traces, settings }
+        SamplePayload { chunks, settings }
     }
 
     /// Spans in the payload.
     pub fn span_count(&self) -> usize {
-        self.traces.iter().map(|(_, spans)| spans.len()).sum()
+        self.chunks.iter().map(|chunk| chunk.spans.len()).sum()
     }
 
-    /// Encodes the payload into `buffer` (cleared first) and returns its size in bytes: every
-    /// span but the root as the layer encodes it when it closes, then each chunk as the export
-    /// worker writes it.
+    /// Encodes the payload into `buffer` (cleared first) and returns its size in bytes.
     pub fn encode(&self, buffer: &mut Vec<u8>) -> usize {
         msgpack::begin_payload(buffer);
-        let mut rest = EncodedSpans::default();
-        for (head, spans) in &self.traces {
-            rest.clear();
-            let trace = TraceFields {
-                trace_id: head.trace_id,
-                origin: head.origin.as_deref(),
-            };
-            for span in &spans[1..] {
-                rest.push(span, &self.settings, &trace);
-            }
-            msgpack::encode_chunk(buffer, head, &spans[0], &rest, &self.settings);
+        for chunk in &self.chunks {
+            msgpack::encode_chunk(buffer, chunk, &self.settings);
         }
-        msgpack::finish_payload(buffer, self.traces.len() as u32);
+        msgpack::finish_payload(buffer, self.chunks.len() as u32);
         buffer.len()
     }
 }

@@ -81,13 +81,7 @@ impl Worker {
             let mut count = 0;
             // Each chunk is freed once encoded, before the (possibly slow) request.
             for chunk in chunks.by_ref() {
-                msgpack::encode_chunk(
-                    &mut self.buffer,
-                    &chunk.head,
-                    &chunk.first,
-                    &chunk.rest,
-                    &self.settings,
-                );
+                msgpack::encode_chunk(&mut self.buffer, &chunk, &self.settings);
                 count += 1;
                 if self.buffer.len() >= MAX_PAYLOAD_BYTES {
                     break;
