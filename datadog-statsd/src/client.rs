@@ -174,8 +174,12 @@ impl Statsd {
     }
 
     /// Sends a metric with every option ([`Metric`] builds it).
+    #[inline]
     pub fn send(&self, metric: &Metric<'_>) {
-        if let Err(error) = self.inner.metric(metric) {
+        // The one-byte fields go as arguments, read where the metric was just built: read back
+        // from memory, the compiler widens them into a load that overlaps other stores, which
+        // the CPU cannot serve until those stores complete.
+        if let Err(error) = self.inner.metric(metric, metric.kind, metric.cardinality) {
             self.inner.reject(&error);
         }
     }
@@ -476,12 +480,19 @@ impl cadence::MetricSink for StatsdSink {
 }
 
 impl Inner {
-    fn metric(&self, metric: &Metric<'_>) -> Result<(), Error> {
+    /// Sends `metric`, whose `kind` and `cardinality` are passed separately (see
+    /// [`Statsd::send`]).
+    fn metric(
+        &self,
+        metric: &Metric<'_>,
+        kind: MetricType,
+        cardinality: Option<Cardinality>,
+    ) -> Result<(), Error> {
         if metric.name.is_empty() {
             return Err(Error::EmptyName);
         }
         let compat = self.profile == Profile::ServerlessCompat;
-        let kind = self.resolve_kind(metric.kind)?;
+        let kind = self.resolve_kind(kind)?;
         if let MetricValue::Float(value) = metric.value
             && !value.is_finite()
         {
@@ -505,7 +516,7 @@ impl Inner {
         if sampled && rate < 1.0 && fastrand::f64() >= rate {
             return Ok(());
         }
-        let cardinality = metric.cardinality.or(self.cardinality);
+        let cardinality = cardinality.or(self.cardinality);
         // Not aggregated: counts, gauges and sets keep their (full) rate, as they were not sampled.
         let line_rate = if sampled { rate } else { 1.0 };
         context_cache::with(move |cache| {
