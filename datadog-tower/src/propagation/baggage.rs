@@ -38,6 +38,11 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
 
     // Members past the limits are never looked at; a malformed one voids the whole header.
     let mut baggage = Baggage::default();
+    // Decoding never lengthens the text: one allocation holds every key and value.
+    baggage.reserve(
+        max_items.min(header.bytes().filter(|&byte| byte == b',').count() + 1),
+        header.len().min(max_bytes),
+    );
     let mut bytes = 0usize;
     for (index, member) in split(header, b',').enumerate() {
         let cost = member.len() + usize::from(index > 0);
@@ -70,9 +75,9 @@ fn hex_value(byte: u8) -> Option<u8> {
 }
 
 /// Decodes `%HH` escapes; other `%` stay literal; invalid UTF-8 becomes U+FFFD; `+` stays `+`.
-fn percent_decode(text: &str) -> String {
+fn percent_decode(text: &str) -> Cow<'_, str> {
     if !text.bytes().any(|byte| byte == b'%') {
-        return text.to_owned();
+        return Cow::Borrowed(text);
     }
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -91,8 +96,10 @@ fn percent_decode(text: &str) -> String {
         out.push(bytes[index]);
         index += 1;
     }
-    String::from_utf8(out)
-        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+    Cow::Owned(
+        String::from_utf8(out)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()),
+    )
 }
 
 /// Bytes written as they are, per position: keys keep RFC 7230 token characters, values keep

@@ -14,6 +14,9 @@ use super::{b3, b3multi, baggage, datadog, names, tracecontext};
 /// Room for the fixed-size values (ids, priority, `traceparent`, `tracestate` items) of every style.
 const FIXED_CAPACITY: usize = 256;
 
+/// Room for a usual baggage item (`key=value,`).
+const BAGGAGE_ITEM_CAPACITY: usize = 32;
+
 /// Room for the values of one injection without regrowing (escaping may still need more).
 fn capacity_hint(context: &SpanContext) -> usize {
     let origin = context.origin.as_ref().map_or(0, String::len);
@@ -23,11 +26,8 @@ fn capacity_hint(context: &SpanContext) -> usize {
         .map(|(key, value)| key.len() + value.len() + 2)
         .sum();
     let vendors: usize = context.tracestate_vendors.iter().map(|v| v.len() + 1).sum();
-    let baggage: usize = context
-        .baggage
-        .iter()
-        .map(|(key, value)| key.len() + value.len() + 2)
-        .sum();
+    // A guess: walking the baggage costs more than one regrowth of the buffer would.
+    let baggage = context.baggage.len() * BAGGAGE_ITEM_CAPACITY;
     // Origin and tags appear in both `x-datadog-*` and `tracestate`.
     FIXED_CAPACITY + 2 * (origin + tags) + vendors + baggage
 }
