@@ -528,7 +528,7 @@ impl Inner {
                 if let Some(aggregator) = aggregator
                     && aggregator.add(&line[..key_len], name_len, kind, metric.value, rate)
                 {
-                    return Ok(());
+                    return;
                 }
                 return self.push_line(
                     &line,
@@ -554,7 +554,7 @@ impl Inner {
                 }
                 if let Some(slot) = &entry.slot {
                     aggregator.record(slot, &metric.value, rate);
-                    return Ok(());
+                    return;
                 }
             }
             self.push_line(
@@ -564,8 +564,9 @@ impl Inner {
                 metric.value,
                 line_rate,
                 timestamp,
-            )
-        })
+            );
+        });
+        Ok(())
     }
 
     /// The type actually sent: the compat receiver has distributions but no histograms,
@@ -583,7 +584,9 @@ impl Inner {
 
     /// Appends a metric message, `name:value|type|#tags|card:…|@rate|T…` and the origin fields
     /// (the Agent reads the fields after the type in any order), from a context's `line` (see
-    /// [`Inner::write_context`]; `lens` says where its name and key end).
+    /// [`Inner::write_context`]; `lens` says where its name and key end). A message too long
+    /// for a datagram is counted and logged here: returning the error would pass it through
+    /// memory on every call.
     fn push_line(
         &self,
         line: &[u8],
@@ -592,9 +595,9 @@ impl Inner {
         value: MetricValue<'_>,
         rate: f64,
         timestamp: Option<u64>,
-    ) -> Result<(), Error> {
+    ) {
         let (name, rest) = line.split_at(name_len);
-        self.push_metric(kind, |buf| {
+        let pushed = self.push_metric(kind, |buf| {
             buf.extend_from_slice(name);
             buf.push(b':');
             push_value(buf, value);
@@ -610,7 +613,10 @@ impl Inner {
                 push_u64(buf, timestamp);
             }
             buf.extend_from_slice(origin);
-        })
+        });
+        if let Err(error) = pushed {
+            self.reject(&error);
+        }
     }
 
     /// Writes a context's line into `line`: the name (namespace included, sanitised), the
@@ -688,6 +694,7 @@ impl Inner {
         })
     }
 
+    #[cold]
     fn reject(&self, error: &Error) {
         self.link.counters.invalid();
         let bit = 1 << error.index();
