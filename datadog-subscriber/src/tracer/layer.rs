@@ -77,11 +77,7 @@ where
         };
         let started = Instant::now();
         let span_id = SpanId::generate();
-        let mut fields = Box::new(SpanFields::new(
-            attrs.metadata().name(),
-            span_id,
-            self.tracer.unix_nanos(started),
-        ));
+        let mut fields = Box::new(SpanFields::timed(attrs.metadata().name(), span_id, started));
         attrs.record(&mut FieldVisitor(&mut fields));
 
         let parent = span.parent();
@@ -128,11 +124,7 @@ where
             sampled: trace.sampled(),
         };
         let mut extensions = span.extensions_mut();
-        extensions.replace(SpanRecord {
-            trace,
-            started,
-            fields,
-        });
+        extensions.replace(SpanRecord { trace, fields });
         extensions.replace(correlation);
     }
 
@@ -215,7 +207,7 @@ where
         let Some(mut record) = span.extensions_mut().remove::<SpanRecord>() else {
             return;
         };
-        record.fields.duration_ns = record.started.elapsed().as_nanos() as i64;
+        record.fields.ended = Some(Instant::now());
         if record.trace.priority().is_none() {
             if record.fields.is_local_root {
                 record.trace.decide(&record.fields);

@@ -6,18 +6,27 @@ use std::fmt::{self, Write as _};
 use std::sync::Arc;
 use std::time::Instant;
 
+use smallvec::SmallVec;
 use tracing_core::field::{Field, Visit};
 
-use super::trace::Trace;
+use super::trace::{Clock, Trace};
 use crate::context::{SpanId, SpanLink};
+
+/// Span fields kept without an allocation.
+const INLINE_TAGS: usize = 4;
 
 /// The Datadog data of one span, moved into its trace's chunk when the span closes.
 pub(crate) struct SpanFields {
     pub(crate) name: &'static str,
     pub(crate) span_id: SpanId,
     pub(crate) parent_id: SpanId,
+    /// Start (nanoseconds since the Unix epoch) and duration, unless `clock` has them.
     pub(crate) start_ns: i64,
     pub(crate) duration_ns: i64,
+    /// Monotonic start and end, for a span the layer timed: the caller only reads the clock,
+    /// the export worker converts ([`SpanFields::times`]).
+    pub(crate) started: Option<Instant>,
+    pub(crate) ended: Option<Instant>,
     /// A per-span service (the `service` field, or inherited from the parent); `None` means the
     /// tracer's service.
     pub(crate) service: Option<Arc<str>>,
@@ -28,8 +37,9 @@ pub(crate) struct SpanFields {
     pub(crate) resource: Option<Text>,
     pub(crate) span_type: Option<Text>,
     pub(crate) error: bool,
-    /// `meta` and `metrics` in one list: one allocation per span for all its fields.
-    pub(crate) tags: Vec<(&'static str, TagValue)>,
+    /// `meta` and `metrics` in one list, inline up to [`INLINE_TAGS`] entries: most spans
+    /// allocate nothing for their fields.
+    pub(crate) tags: SmallVec<[(&'static str, TagValue); INLINE_TAGS]>,
     pub(crate) links: Vec<SpanLink>,
     /// The first span of this process in its trace (carries the sampling rates and the
     /// extraction tags).
@@ -44,15 +54,35 @@ impl SpanFields {
             parent_id: SpanId::INVALID,
             start_ns,
             duration_ns: 0,
+            started: None,
+            ended: None,
             service: None,
             local_parent: false,
             parent_service: None,
             resource: None,
             span_type: None,
             error: false,
-            tags: Vec::new(),
+            tags: SmallVec::new(),
             links: Vec::new(),
             is_local_root: false,
+        }
+    }
+
+    /// A span the layer times, from `started` (its end is set when it closes).
+    pub(crate) fn timed(name: &'static str, span_id: SpanId, started: Instant) -> Self {
+        let mut fields = SpanFields::new(name, span_id, 0);
+        fields.started = Some(started);
+        fields
+    }
+
+    /// `start` and `duration` in nanoseconds.
+    pub(crate) fn times(&self, clock: &Clock) -> (i64, i64) {
+        match (self.started, self.ended) {
+            (Some(started), Some(ended)) => (
+                clock.unix_nanos(started),
+                ended.saturating_duration_since(started).as_nanos() as i64,
+            ),
+            _ => (self.start_ns, self.duration_ns),
         }
     }
 
@@ -219,7 +249,6 @@ impl ShortStr {
 /// The tracer's extension on a live span.
 pub(crate) struct SpanRecord {
     pub(crate) trace: Arc<Trace>,
-    pub(crate) started: Instant,
     /// Boxed so that closing the span hands the fields to the exporter by pointer: the caller
     /// never copies them, the export worker encodes and frees them.
     pub(crate) fields: Box<SpanFields>,
@@ -400,6 +429,21 @@ mod tests {
             FieldVisitor(&mut fields).string(&resource_field(), text);
             assert_eq!(fields.resource.as_deref(), Some(text));
         }
+    }
+
+    #[test]
+    fn timed_spans_convert_their_clock_readings_on_output() {
+        let clock = Clock::now();
+        let started = Instant::now();
+        let mut fields = SpanFields::timed("op", SpanId::new(1), started);
+        fields.ended = Some(started + std::time::Duration::from_millis(3));
+        let (start, duration) = fields.times(&clock);
+        assert_eq!(start, clock.unix_nanos(started));
+        assert!(start > 1_600_000_000_000_000_000);
+        assert_eq!(duration, 3_000_000);
+        let mut given = SpanFields::new("op", SpanId::new(1), 42);
+        given.duration_ns = 7;
+        assert_eq!(given.times(&clock), (42, 7));
     }
 
     /// The `resource` field of a test callsite.

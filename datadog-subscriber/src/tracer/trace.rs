@@ -23,6 +23,33 @@ pub(crate) struct Settings {
     pub(crate) partial_flush_min_spans: usize,
     /// The `meta` entries every span gets from these settings, encoded on first use.
     pub(crate) meta: OnceLock<SettingsMeta>,
+    pub(crate) clock: Clock,
+}
+
+/// Wall-clock nanoseconds at one monotonic instant: span times come from monotonic readings
+/// alone (taken by the caller), converted to Unix time by the export worker.
+#[derive(Clone, Copy)]
+pub(crate) struct Clock {
+    anchor: Instant,
+    wall_ns_at_anchor: i64,
+}
+
+impl Clock {
+    pub(crate) fn now() -> Self {
+        let anchor = Instant::now();
+        let wall_ns_at_anchor = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos() as i64);
+        Clock {
+            anchor,
+            wall_ns_at_anchor,
+        }
+    }
+
+    /// Nanoseconds since the Unix epoch at `instant`.
+    pub(crate) fn unix_nanos(&self, instant: Instant) -> i64 {
+        self.wall_ns_at_anchor + instant.saturating_duration_since(self.anchor).as_nanos() as i64
+    }
 }
 
 impl Settings {
@@ -36,9 +63,6 @@ pub(crate) struct Tracer {
     pub(crate) settings: Arc<Settings>,
     pub(crate) sampler: Arc<Sampler>,
     pub(crate) exporter: Option<Exporter>,
-    /// Wall-clock nanoseconds at `anchor`: span starts are derived from one monotonic reading.
-    wall_ns_at_anchor: i64,
-    anchor: Instant,
     /// Traces of this tracer without a sampling decision yet: while there are none, entering a
     /// span has nothing to decide and skips the span lookup.
     undecided: AtomicUsize,
@@ -57,6 +81,7 @@ impl Tracer {
             trace_id_128_bit: config.trace_id_128_bit,
             partial_flush_min_spans: config.partial_flush_min_spans,
             meta: OnceLock::new(),
+            clock: Clock::now(),
         });
         let sampler = Arc::new(Sampler::new(
             config.sampling_rules.clone(),
@@ -67,23 +92,12 @@ impl Tracer {
             .enabled
             .then(|| Exporter::start(config, settings.clone(), sampler.clone()))
             .flatten();
-        let anchor = Instant::now();
-        let wall_ns_at_anchor = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_nanos() as i64);
         Tracer {
             settings,
             sampler,
             exporter,
-            wall_ns_at_anchor,
-            anchor,
             undecided: AtomicUsize::new(0),
         }
-    }
-
-    /// Nanoseconds since the Unix epoch at `instant`.
-    pub(crate) fn unix_nanos(&self, instant: Instant) -> i64 {
-        self.wall_ns_at_anchor + instant.saturating_duration_since(self.anchor).as_nanos() as i64
     }
 
     /// Whether some trace may still be waiting for its sampling decision.

@@ -121,8 +121,9 @@ pub(crate) fn encode_span(
     fixed[TRACE_ID_AT..TRACE_ID_AT + 8].copy_from_slice(&trace.trace_id.low().to_be_bytes());
     fixed[SPAN_ID_AT..SPAN_ID_AT + 8].copy_from_slice(&span.span_id.as_u64().to_be_bytes());
     fixed[PARENT_ID_AT..PARENT_ID_AT + 8].copy_from_slice(&span.parent_id.as_u64().to_be_bytes());
-    fixed[START_AT..START_AT + 8].copy_from_slice(&span.start_ns.to_be_bytes());
-    fixed[DURATION_AT..DURATION_AT + 8].copy_from_slice(&span.duration_ns.to_be_bytes());
+    let (start_ns, duration_ns) = span.times(&settings.clock);
+    fixed[START_AT..START_AT + 8].copy_from_slice(&start_ns.to_be_bytes());
+    fixed[DURATION_AT..DURATION_AT + 8].copy_from_slice(&duration_ns.to_be_bytes());
     fixed[ERROR_AT] = u8::from(span.error);
     buffer.extend_from_slice(&fixed);
     buffer.extend_from_slice(key!("service"));
@@ -466,6 +467,7 @@ mod tests {
             trace_id_128_bit: true,
             partial_flush_min_spans: 300,
             meta: std::sync::OnceLock::new(),
+            clock: crate::tracer::trace::Clock::now(),
         }
     }
 

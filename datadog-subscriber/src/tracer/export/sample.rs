@@ -73,6 +73,7 @@ impl SamplePayload {
             trace_id_128_bit: true,
             partial_flush_min_spans: 300,
             meta: std::sync::OnceLock::new(),
+            clock: crate::tracer::trace::Clock::now(),
         };
         SamplePayload { chunks, settings }
     }
