@@ -584,9 +584,9 @@ impl Inner {
 
     /// Appends a metric message, `name:value|type|#tags|card:…|@rate|T…` and the origin fields
     /// (the Agent reads the fields after the type in any order), from a context's `line` (see
-    /// [`Inner::write_context`]; `lens` says where its name and key end). A message too long
-    /// for a datagram is counted and logged here: returning the error would pass it through
-    /// memory on every call.
+    /// [`Inner::write_context`], with where its name and key end). A message too long for a
+    /// datagram is counted and logged here: returning the error would pass it through memory
+    /// on every call.
     fn push_line(
         &self,
         line: &[u8],
@@ -890,7 +890,7 @@ mod tests {
     }
 
     #[test]
-    fn cached_lines_with_and_without_rate_or_timestamp() {
+    fn cached_lines_with_and_without_a_timestamp() {
         let (statsd, socket) = client(
             StatsdBuilder::new()
                 .aggregation(false)
