@@ -100,9 +100,18 @@ impl Injector for HeaderMap {
         // At most one growth of the map for the whole injection.
         self.reserve(headers.len());
         let (buffer, ranges) = headers.into_parts();
-        let shared = Bytes::from(buffer);
-        for (header, range) in ranges {
-            match HeaderValue::from_maybe_shared(shared.slice(range)) {
+        // Values lie back to back: each is split off the front, the last takes what is left
+        // (one reference-count update fewer than slicing a kept handle).
+        let mut rest = Bytes::from(buffer);
+        let last = ranges.len().saturating_sub(1);
+        for (index, (header, range)) in ranges.enumerate() {
+            let mut value = if index == last {
+                std::mem::take(&mut rest)
+            } else {
+                rest.split_to(range.len().min(rest.len()))
+            };
+            value.truncate(range.len());
+            match HeaderValue::from_maybe_shared(value) {
                 Ok(value) => {
                     self.insert(KNOWN_HEADERS[header as usize].clone(), value);
                 }
@@ -218,6 +227,8 @@ mod tests {
         injected.push(Header::DatadogOrigin, b"bad\nvalue");
         injected.push(Header::DatadogTags, b"");
         injected.push(Header::Tracestate, b"dd=s:1");
+        // Bytes never finished as a value are not sent.
+        injected.value_mut().extend_from_slice(b"unfinished");
         let mut headers = HeaderMap::new();
         headers.insert("x-datadog-trace-id", HeaderValue::from_static("old"));
         headers.insert("x-other", HeaderValue::from_static("kept"));
