@@ -338,7 +338,13 @@ impl Trace {
             decision: state.decision,
             origin: state.origin.clone(),
             tags: state.tags.clone(),
-            spans: std::mem::take(&mut state.finished),
+            // A partial flush means more spans are coming: room for as many again.
+            spans: if is_root {
+                std::mem::take(&mut state.finished)
+            } else {
+                let room = state.finished.len();
+                std::mem::replace(&mut state.finished, Vec::with_capacity(room))
+            },
         })
     }
 }
