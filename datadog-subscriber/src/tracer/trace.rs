@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::config::TracerConfig;
 use super::export::msgpack::SettingsMeta;
-use super::export::{Exporter, TraceChunk};
+use super::export::{ClosedSpans, Exporter, TraceChunk};
 use super::sampling::{Decision, RuleSubject, Sampler, mechanism};
 use super::span_data::SpanFields;
 use crate::context::{Baggage, PropagationTags, SamplingPriority, SpanContext, SpanId, TraceId};
@@ -164,11 +164,7 @@ struct TraceState {
     tracestate_vendors: Vec<String>,
     baggage: Baggage,
     /// The closed spans of the next chunk; the local root, once closed, goes first.
-    #[allow(
-        clippy::vec_box,
-        reason = "the boxes come from the span records: moved, never copied"
-    )]
-    finished: Vec<Box<SpanFields>>,
+    finished: ClosedSpans,
 }
 
 impl Trace {
@@ -343,7 +339,7 @@ impl Trace {
                 std::mem::take(&mut state.finished)
             } else {
                 let room = state.finished.len();
-                std::mem::replace(&mut state.finished, Vec::with_capacity(room))
+                std::mem::replace(&mut state.finished, ClosedSpans::with_capacity(room))
             },
         })
     }
@@ -365,7 +361,7 @@ impl TraceState {
             tags: PropagationTags::default(),
             tracestate_vendors: Vec::new(),
             baggage: Baggage::default(),
-            finished: Vec::new(),
+            finished: ClosedSpans::new(),
         }
     }
 }

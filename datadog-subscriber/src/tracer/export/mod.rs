@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use smallvec::SmallVec;
+
 use queue::ExportQueue;
 pub use queue::ExportStats;
 pub use sample::SamplePayload;
@@ -29,12 +31,12 @@ pub(crate) struct TraceChunk {
     pub(crate) decision: Option<Decision>,
     pub(crate) origin: Option<String>,
     pub(crate) tags: PropagationTags,
-    #[allow(
-        clippy::vec_box,
-        reason = "the boxes come from the span records: moved, never copied"
-    )]
-    pub(crate) spans: Vec<Box<SpanFields>>,
+    pub(crate) spans: ClosedSpans,
 }
+
+/// Closed spans, boxed as the span records hold them (handed over by pointer, never copied);
+/// a small trace's fit inline, without an allocation.
+pub(crate) type ClosedSpans = SmallVec<[Box<SpanFields>; 4]>;
 
 /// The layer's side of the export worker.
 pub(crate) struct Exporter {

@@ -503,7 +503,7 @@ mod tests {
             decision: Some(decision),
             origin: Some("rum".into()),
             tags,
-            spans: vec![Box::new(root), Box::new(child)],
+            spans: smallvec::smallvec![Box::new(root), Box::new(child)],
         };
         let mut buffer = Vec::new();
         begin_payload(&mut buffer);

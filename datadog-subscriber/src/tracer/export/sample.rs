@@ -40,7 +40,8 @@ impl SamplePayload {
                 root.set_meta("http.method", "GET");
                 root.set_meta("http.route", "/users/{id}");
                 root.set_meta("http.status_code", "200");
-                let mut spans = vec![Box::new(root)];
+                let mut spans = super::ClosedSpans::new();
+                spans.push(Box::new(root));
                 for index in 1..spans_per_trace.max(1) {
                     let mut child = SpanFields::new(
                         "db.query",
