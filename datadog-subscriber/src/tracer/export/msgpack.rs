@@ -1,9 +1,10 @@
 //! The `/v0.4/traces` msgpack encoding, written straight from the tracer's span data (no
 //! intermediate values, no serde).
 //!
-//! A span is encoded when it closes, into its trace's [`EncodedSpans`](super::EncodedSpans); only
-//! the first span of each chunk waits for the chunk to be sent, because it carries the trace-level
-//! tags (sampling decision, `_dd.p.*`), which can still change until then.
+//! The export worker encodes each chunk from the boxed span fields the layer handed over: the
+//! first span of the chunk carries the trace-level tags (sampling decision, `_dd.p.*`), the
+//! settings' `meta` entries are encoded once per tracer ([`SettingsMeta`]), and the fixed-width
+//! fields of a span are copied in one block.
 
 use super::{TraceChunk, wire};
 use crate::context::{PropagationTags, SpanLink, TraceId};
