@@ -81,12 +81,15 @@ impl ExportQueue {
             self.traces_dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        let half = self.capacity_spans / 2;
+        // Wake the worker early when the queue becomes half full, so bursts are sent before they
+        // are dropped; only on crossing: while the Agent is away the queue stays past half, and
+        // a wake-up per trace would cost every request a system call.
+        let crossed_half = state.queued_spans <= half && state.queued_spans + spans > half;
         state.queued_spans += spans;
         state.chunks.push(chunk);
-        // Wake the worker early when half full, so bursts are sent before they are dropped.
-        let half_full = state.queued_spans > self.capacity_spans / 2;
         drop(state);
-        if half_full {
+        if crossed_half {
             self.wake.notify_one();
         }
     }
@@ -186,5 +189,48 @@ impl ExportQueue {
             payloads_sent: self.payloads_sent.load(Ordering::Relaxed),
             requests_failed: self.requests_failed.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::{PropagationTags, SpanId, TraceId};
+    use crate::tracer::span_data::SpanFields;
+
+    fn chunk(spans: u64) -> TraceChunk {
+        TraceChunk {
+            trace_id: TraceId::from_u128(1),
+            decision: None,
+            origin: None,
+            tags: PropagationTags::default(),
+            spans: (1..=spans)
+                .map(|id| Box::new(SpanFields::new("span", SpanId::new(id), 0)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_waiting_worker_takes_the_batch_once_the_queue_is_half_full() {
+        let queue = std::sync::Arc::new(ExportQueue::new(8));
+        let waiting = queue.clone();
+        let worker = std::thread::spawn(move || {
+            let started = Instant::now();
+            let (chunks, _, _) = waiting.take_batch(started + Duration::from_mins(1));
+            (chunks.len(), started.elapsed())
+        });
+        // Two chunks of two spans: half of the capacity, not past it.
+        queue.push(chunk(2));
+        queue.push(chunk(2));
+        // This one crosses half: the worker wakes long before its deadline.
+        queue.push(chunk(1));
+        let (taken, waited) = worker.join().unwrap();
+        assert!(waited < Duration::from_secs(30), "waited {waited:?}");
+        assert_eq!(taken, 3);
+
+        // Past capacity, chunks are dropped and counted.
+        queue.push(chunk(8));
+        queue.push(chunk(1));
+        assert_eq!(queue.stats().traces_dropped, 1);
     }
 }
