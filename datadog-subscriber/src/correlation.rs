@@ -2,9 +2,10 @@
 //!
 //! Two pieces of data cross those boundaries:
 //!
-//! - [`CorrelationIds`]: what a log line needs of the span it was written in. The tracer layer
-//!   keeps one in the extensions of every span it tracks; the log layer reads it from the innermost
-//!   span in scope.
+//! - [`CorrelationIds`]: what a log line needs of the span it was written in. The log layer reads
+//!   them from the innermost span in scope ([`span_ids`]): from the tracer layer's own record of
+//!   the span (computed when the line is written, so `sampled` is always current), or from a
+//!   `CorrelationIds` that another tracer put in the span's extensions.
 //! - the *detached context*: when a filter (`RUST_LOG`) disables a span that carries a trace (the
 //!   tower server span, a queue consumer span), there is no span to hold the trace. The code that
 //!   would have entered that span runs its work inside [`with_detached`] instead; the tracer makes
@@ -26,7 +27,10 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
+use tracing_subscriber::registry::Extensions;
+
 use crate::context::{SpanContext, SpanId, TraceId};
+use crate::tracer::SpanRecord;
 
 /// The ids a log line is stamped with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +51,19 @@ impl CorrelationIds {
             span_id: context.span_id,
             sampled: context.is_sampled().unwrap_or(false),
         }
+    }
+}
+
+/// The ids of a span from its extensions: the tracer layer's record of it, else a
+/// [`CorrelationIds`] placed there by another tracer.
+pub(crate) fn span_ids(extensions: &Extensions<'_>) -> Option<CorrelationIds> {
+    match extensions.get::<SpanRecord>() {
+        Some(record) => Some(CorrelationIds {
+            trace_id: record.trace.trace_id,
+            span_id: record.fields.span_id,
+            sampled: record.trace.sampled(),
+        }),
+        None => extensions.get::<CorrelationIds>().copied(),
     }
 }
 

@@ -123,14 +123,14 @@ impl<W> JsonLogLayer<W> {
                     if let Some(fields) = extensions.get::<SpanFields>() {
                         out.extend_from_slice(&fields.0);
                     }
-                    if let Some(found) = extensions.get::<CorrelationIds>() {
-                        ids = Some(*found);
+                    if let Some(found) = correlation::span_ids(&extensions) {
+                        ids = Some(found);
                     }
                 }
             } else if self.injection || self.google_trace_prefix.is_some() {
                 ids = scope
                     .into_iter()
-                    .find_map(|span| span.extensions().get::<CorrelationIds>().copied());
+                    .find_map(|span| correlation::span_ids(&span.extensions()));
             }
         }
 

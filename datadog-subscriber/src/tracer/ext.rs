@@ -10,7 +10,6 @@ use super::span_data::SpanRecord;
 use super::trace::Trace;
 use super::warn::WarnOnce;
 use crate::context::{SamplingPriority, SpanContext, SpanId};
-use crate::correlation::CorrelationIds;
 
 /// Datadog operations on a [`tracing::Span`] tracked by the [`TracerLayer`](super::TracerLayer)
 /// (installed over a `tracing_subscriber::Registry`). On a disabled or untracked span they do
@@ -74,17 +73,10 @@ fn trace_of(span: &SpanRef<'_, Registry>) -> Option<(Arc<Trace>, SpanId)> {
     Some((record.trace.clone(), record.fields.span_id))
 }
 
-fn refresh_correlation(span: &SpanRef<'_, Registry>, trace: &Trace) {
-    if let Some(ids) = span.extensions_mut().get_mut::<CorrelationIds>() {
-        ids.sampled = trace.sampled();
-    }
-}
-
 fn set_manual(span: &tracing::Span, priority: SamplingPriority) {
     with_span(span, |span| {
         let (trace, _) = trace_of(span)?;
         trace.set_manual_priority(priority);
-        refresh_correlation(span, &trace);
         Some(())
     });
 }
@@ -117,13 +109,7 @@ impl DatadogSpanExt for tracing::Span {
                 fields.set_meta("_dd.propagation_error", error);
             }
             fields.links.extend(context.span_links);
-            let ids = CorrelationIds {
-                trace_id: trace.trace_id,
-                span_id: fields.span_id,
-                sampled: trace.sampled(),
-            };
             record.trace = trace;
-            extensions.replace(ids);
             Some(())
         });
     }
@@ -133,7 +119,6 @@ impl DatadogSpanExt for tracing::Span {
             let (trace, span_id) = trace_of(span)?;
             if trace.priority().is_none() {
                 decide_in_scope(&trace, span);
-                refresh_correlation(span, &trace);
             }
             Some(trace.context(span_id))
         })

@@ -11,11 +11,11 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 use super::span_data::{FieldVisitor, SpanFields, SpanRecord};
 use super::trace::{Trace, Tracer};
 use crate::context::{SamplingPriority, SpanId, SpanLink};
-use crate::correlation::{CorrelationIds, detached};
+use crate::correlation::detached;
 
 /// The Datadog tracer layer; build it with [`TracerConfig::build`](super::TracerConfig::build).
 ///
-/// Every span it sees gets Datadog ids and a [`CorrelationIds`] in its extensions. A span without
+/// Every span it sees gets Datadog ids, which the log layer reads for correlation. A span without
 /// a parent starts a trace, or continues the detached context ([`crate::correlation::with_detached`])
 /// when one is set; [`DatadogSpanExt::set_remote_parent`](super::DatadogSpanExt::set_remote_parent)
 /// continues a remote one. The trace's sampling decision is made when its local root is first
@@ -118,14 +118,7 @@ where
                     }
                 }
             };
-        let correlation = CorrelationIds {
-            trace_id: trace.trace_id,
-            span_id,
-            sampled: trace.sampled(),
-        };
-        let mut extensions = span.extensions_mut();
-        extensions.replace(SpanRecord { trace, fields });
-        extensions.replace(correlation);
+        span.extensions_mut().replace(SpanRecord { trace, fields });
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
@@ -179,21 +172,13 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
-        // Most entries are of children or of decided roots: a shared lock is enough to see that.
-        let undecided_root = span
-            .extensions()
-            .get::<SpanRecord>()
-            .is_some_and(|record| record.fields.is_local_root && record.trace.priority().is_none());
-        if !undecided_root {
-            return;
-        }
-        let mut extensions = span.extensions_mut();
-        let Some(record) = extensions.get_mut::<SpanRecord>() else {
-            return;
-        };
-        let sampled = record.trace.decide(&record.fields).is_keep();
-        if let Some(ids) = extensions.get_mut::<CorrelationIds>() {
-            ids.sampled = sampled;
+        // The trace keeps its decision behind its own lock: a shared lock of the span is enough.
+        let extensions = span.extensions();
+        if let Some(record) = extensions.get::<SpanRecord>()
+            && record.fields.is_local_root
+            && record.trace.priority().is_none()
+        {
+            record.trace.decide(&record.fields);
         }
     }
 

@@ -48,6 +48,7 @@ pub use ext::DatadogSpanExt;
 pub use handle::TracerHandle;
 pub use layer::TracerLayer;
 pub use sampling::SamplingRule;
+pub(crate) use span_data::SpanRecord;
 
 use crate::context::SpanContext;
 

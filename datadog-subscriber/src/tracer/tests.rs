@@ -19,11 +19,7 @@ fn with_tracer<R>(config: TracerConfig, work: impl FnOnce() -> R) -> R {
 fn correlation(span: &tracing::Span) -> Option<CorrelationIds> {
     span.with_subscriber(|(id, dispatch)| {
         let registry = dispatch.downcast_ref::<Registry>()?;
-        registry
-            .span(id)?
-            .extensions()
-            .get::<CorrelationIds>()
-            .copied()
+        crate::correlation::span_ids(&registry.span(id)?.extensions())
     })
     .flatten()
 }
