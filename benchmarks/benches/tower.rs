@@ -12,9 +12,8 @@
 //! `parts/*` measure pieces of our stack: the layer over a bare `registry()`, with the log layer
 //! only, with the tracer only.
 //!
-//! "A bare `registry()`" is one under a layer that does nothing (`Identity`): `tracing-subscriber`
-//! frees closed spans only through a `Layered` subscriber, so a `Registry` on its own would grow
-//! by every request span.
+//! "A bare `registry()`" is `benchmarks::bare_registry()`: one under a layer that does nothing
+//! (a `Registry` on its own never frees closed spans).
 //!
 //! Every request carries Datadog and W3C headers of a kept upstream trace, so both stacks extract
 //! and export. Traces go to a closed loopback port and log lines to `io::sink`.
@@ -24,7 +23,6 @@
 //! ```
 
 use std::hint::black_box;
-use std::net::TcpListener;
 use std::time::Duration;
 
 use axum::Router;
@@ -43,14 +41,7 @@ use tower::ServiceExt;
 use tracing::Subscriber;
 use tracing_subscriber::layer::SubscriberExt;
 
-/// A loopback URL nobody listens on.
-fn closed_port_url() -> String {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free loopback port");
-    format!("http://127.0.0.1:{port}")
-}
+use benchmarks::{bare_registry, closed_port_url};
 
 /// The hello-world handler: one log line, a short body.
 async fn hello(Path(id): Path<u64>) -> &'static str {
@@ -77,11 +68,6 @@ fn request() -> http::Request<Body> {
         .header("tracestate", "dd=s:1;p:000000003ade68b1;t.dm:-1")
         .body(Body::empty())
         .expect("a valid request")
-}
-
-/// `registry()` under a no-op layer (see the module doc).
-fn bare_registry() -> impl Subscriber + Send + Sync {
-    tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new())
 }
 
 fn bench_stack(

@@ -1,7 +1,7 @@
 //! Cost per span of the Datadog tracer layer against `tracing-opentelemetry` +
 //! `datadog-opentelemetry` 0.6 (the official SDK's path for `tracing` users), with a bare
-//! `registry()` as the floor (under a no-op layer: a `Registry` alone never frees closed spans,
-//! see `floor`); and the throughput of our `/v0.4/traces` msgpack encoder.
+//! `registry()` as the floor (`benchmarks::bare_registry()`: under a no-op layer, since a
+//! `Registry` alone never frees closed spans); and the throughput of our `/v0.4/traces` msgpack encoder.
 //!
 //! Two measures of the same work, in one run:
 //!
@@ -33,14 +33,7 @@ use opentelemetry::trace::TracerProvider;
 use tracing::Subscriber;
 use tracing_subscriber::layer::SubscriberExt;
 
-/// A loopback URL nobody listens on.
-fn closed_port_url() -> String {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free loopback port");
-    format!("http://127.0.0.1:{port}")
-}
+use benchmarks::{bare_registry, closed_port_url};
 
 /// What a handler does per span: open a child with three fields, enter, exit, close.
 fn child_span() {
@@ -197,17 +190,10 @@ fn datadog_opentelemetry_provider(
     provider
 }
 
-/// The bare `registry()` floor, under a layer that does nothing: `tracing-subscriber` frees a
-/// closed span's slot only through a `Layered` subscriber (`Registry::try_close` alone never
-/// clears it), so a `Registry` on its own grows by every span and pays page faults instead.
-fn floor() -> impl Subscriber + Send + Sync {
-    tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new())
-}
-
 fn per_span(c: &mut Criterion) {
     let mut group = c.benchmark_group("tracer");
 
-    bench_with(&mut group, "registry_only", floor());
+    bench_with(&mut group, "registry_only", bare_registry());
 
     let (layer, handle) = TracerConfig::new()
         .service("bench")
@@ -236,7 +222,7 @@ fn per_span_cpu(c: &mut Criterion) {
     let sink = AgentSink::start();
     let mut group = c.benchmark_group("tracer_cpu");
 
-    bench_cpu_with(&mut group, "registry_only", &sink, floor(), || {});
+    bench_cpu_with(&mut group, "registry_only", &sink, bare_registry(), || {});
 
     let (layer, handle) = TracerConfig::new()
         .service("bench")
