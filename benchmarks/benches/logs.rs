@@ -27,6 +27,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Correlation {
                 trace_id: TraceId::from_parts(0x6553_a1b2_0000_0000, 0x1234_5678_9abc_def0),
                 span_id: SpanId::new(id.into_u64()),
                 sampled: true,
+                cloud_trace: None,
             });
         }
     }

@@ -154,12 +154,15 @@ impl StatsdBuilder {
             }
         }
 
-        for (var, key) in [
-            ("DD_ENV", "env"),
-            ("DD_SERVICE", "service"),
-            ("DD_VERSION", "version"),
+        // The service the tracer and the log layer use too (`K_SERVICE` on Cloud Run, else the
+        // executable's name), so metrics join their traces and logs.
+        let identity = datadog_env::ServiceIdentity::from_lookup(&lookup);
+        for (key, value) in [
+            ("env", identity.env.as_deref()),
+            ("service", Some(identity.service.as_str())),
+            ("version", identity.version.as_deref()),
         ] {
-            if let Some(value) = get(var) {
+            if let Some(value) = value {
                 builder.env_tags.push(format!("{key}:{value}"));
             }
         }

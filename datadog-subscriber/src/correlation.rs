@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use tracing_subscriber::registry::Extensions;
 
-use crate::context::{SpanContext, SpanId, TraceId};
+use crate::context::{CloudTrace, SpanContext, SpanId, TraceId};
 use crate::tracer::SpanRecord;
 
 /// The ids a log line is stamped with.
@@ -41,6 +41,8 @@ pub struct CorrelationIds {
     pub span_id: SpanId,
     /// Whether the trace is sampled (kept), as far as known when the line is written.
     pub sampled: bool,
+    /// The platform's trace of the request (Google's frontend), when the request carried one.
+    pub cloud_trace: Option<CloudTrace>,
 }
 
 impl CorrelationIds {
@@ -50,6 +52,7 @@ impl CorrelationIds {
             trace_id: context.trace_id,
             span_id: context.span_id,
             sampled: context.is_sampled().unwrap_or(false),
+            cloud_trace: context.cloud_trace,
         }
     }
 }
@@ -62,6 +65,7 @@ pub(crate) fn span_ids(extensions: &Extensions<'_>) -> Option<CorrelationIds> {
             trace_id: record.trace.trace_id,
             span_id: record.fields.span_id,
             sampled: record.trace.sampled(),
+            cloud_trace: record.trace.cloud_trace,
         }),
         None => extensions.get::<CorrelationIds>().copied(),
     }

@@ -20,6 +20,7 @@ pub mod propagation;
 
 pub mod client;
 pub mod client_ip;
+pub mod cloud_trace;
 pub mod config;
 pub mod header_tags;
 pub mod http_tags;

@@ -6,6 +6,7 @@
 //! and hands out the context of its own spans.
 
 mod baggage;
+mod cloud_trace;
 mod ids;
 mod link;
 mod priority;
@@ -13,6 +14,7 @@ mod span_context;
 mod tags;
 
 pub use baggage::Baggage;
+pub use cloud_trace::CloudTrace;
 pub use ids::{SpanId, TraceId};
 pub use link::SpanLink;
 pub use priority::SamplingPriority;

@@ -1,4 +1,4 @@
-use super::{Baggage, PropagationTags, SamplingPriority, SpanId, SpanLink, TraceId};
+use super::{Baggage, CloudTrace, PropagationTags, SamplingPriority, SpanId, SpanLink, TraceId};
 
 /// The context of one span as it crosses a process boundary.
 ///
@@ -38,6 +38,8 @@ pub struct SpanContext {
     pub span_links: Vec<SpanLink>,
     /// W3C baggage.
     pub baggage: Baggage,
+    /// The platform's trace of the request (Google's frontend), for log grouping only.
+    pub cloud_trace: Option<CloudTrace>,
 }
 
 impl SpanContext {

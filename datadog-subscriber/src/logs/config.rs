@@ -2,10 +2,11 @@
 //!
 //! | Variable | Meaning | Default |
 //! |---|---|---|
-//! | `DD_SERVICE`, `DD_ENV`, `DD_VERSION` | `dd.service`, `dd.env`, `dd.version` on every line | not written |
+//! | `DD_SERVICE`, `DD_ENV`, `DD_VERSION` | `dd.service`, `dd.env`, `dd.version` on every line | service: `K_SERVICE` on Cloud Run, else the executable name (as the tracer); env, version: not written |
 //! | `DD_LOGS_INJECTION` | `false`/`0` removes the `dd.*` correlation fields | `true` |
 //! | `DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED` | `false`: `dd.trace_id` is always the decimal lower 64 bits | `true` |
-//! | `GOOGLE_CLOUD_PROJECT` | adds `logging.googleapis.com/trace`, `.../spanId`, `.../trace_sampled` | not written |
+//! | `GOOGLE_CLOUD_PROJECT` | adds `logging.googleapis.com/trace`, `.../spanId`, `.../trace_sampled` | asked of the metadata server on Cloud Run, else not written |
+//! | `GCE_METADATA_HOST` | the metadata server (`host[:port]`) asked for the project when `GOOGLE_CLOUD_PROJECT` is unset | `metadata.google.internal` on Cloud Run (`K_SERVICE` set), else not asked |
 //! | `DD_SERVERLESS_LOG_PATH` | also write to this file (`*.log` becomes `app.log`) | stdout only |
 //!
 //! ```
@@ -41,6 +42,7 @@ pub struct LogConfig {
     pub(crate) injection: bool,
     pub(crate) trace_id_128_logging: bool,
     pub(crate) gcp_project: Option<String>,
+    pub(crate) metadata_server: Option<String>,
     pub(crate) span_fields: bool,
     pub(crate) max_value_bytes: usize,
     pub(crate) destination: Destination,
@@ -57,6 +59,7 @@ impl Default for LogConfig {
             injection: true,
             trace_id_128_logging: true,
             gcp_project: None,
+            metadata_server: None,
             span_fields: true,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
             destination: Destination::Stdout,
@@ -84,10 +87,11 @@ impl LogConfig {
             Some(pattern) => Destination::Both(Destination::serverless_log_file(Some(&pattern))),
             None => Destination::Stdout,
         };
+        let identity = datadog_env::ServiceIdentity::from_lookup(&lookup);
         LogConfig {
-            service: text("DD_SERVICE"),
-            env: text("DD_ENV"),
-            version: text("DD_VERSION"),
+            service: Some(identity.service),
+            env: identity.env,
+            version: identity.version,
             injection: text("DD_LOGS_INJECTION").map_or(defaults.injection, |value| {
                 parse_injection(&value).unwrap_or_else(|| {
                     warn(&format!(
@@ -108,6 +112,9 @@ impl LogConfig {
                 },
             ),
             gcp_project: text("GOOGLE_CLOUD_PROJECT"),
+            metadata_server: text("GCE_METADATA_HOST").or_else(|| {
+                text("K_SERVICE").map(|_| super::gcp_project::DEFAULT_METADATA_HOST.to_owned())
+            }),
             destination,
             ..defaults
         }
@@ -149,6 +156,14 @@ impl LogConfig {
     /// (otherwise `GOOGLE_CLOUD_PROJECT`).
     pub fn gcp_project(mut self, project: impl Into<String>) -> Self {
         self.gcp_project = Some(project.into()).filter(|project| !project.is_empty());
+        self
+    }
+
+    /// The metadata server (`host[:port]`) to ask for the project when none is set (otherwise
+    /// `GCE_METADATA_HOST`, or `metadata.google.internal` on Cloud Run). The answer comes in the
+    /// background: lines written before it lack the Cloud Logging fields.
+    pub fn metadata_server(mut self, host: impl Into<String>) -> Self {
+        self.metadata_server = Some(host.into()).filter(|host| !host.is_empty());
         self
     }
 
@@ -258,8 +273,23 @@ mod tests {
         ]);
         assert!(config.injection);
         assert!(config.trace_id_128_logging);
-        assert_eq!(config.service, None);
+        // The tracer's default service, so lines and spans agree.
+        assert_eq!(config.service, Some(datadog_env::executable_name()));
         assert_eq!(config.destination, Destination::Stdout);
+    }
+
+    #[test]
+    fn cloud_run_names_the_service_and_asks_the_metadata_server() {
+        let config = config(&[("K_SERVICE", "web")]);
+        assert_eq!(config.service.as_deref(), Some("web"));
+        assert_eq!(
+            config.metadata_server.as_deref(),
+            Some("metadata.google.internal")
+        );
+        let config = self::config(&[("K_SERVICE", "web"), ("GCE_METADATA_HOST", "127.0.0.1:9")]);
+        assert_eq!(config.metadata_server.as_deref(), Some("127.0.0.1:9"));
+        // Off Cloud Run, only an explicit metadata host is asked.
+        assert_eq!(self::config(&[]).metadata_server, None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::cell::{OnceCell, RefCell};
 use std::io::Write;
+use std::sync::Arc;
 
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Subscriber};
@@ -11,6 +12,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use super::config::LogConfig;
 use super::fields::FieldWriter;
+use super::gcp_project::GcpProject;
 use super::json;
 use super::timestamp;
 use crate::correlation::{self, CorrelationIds};
@@ -43,8 +45,8 @@ pub struct JsonLogLayer<W = super::writer::NonBlocking> {
     trace_id_128: bool,
     /// `,"dd.service":"..","dd.env":"..","dd.version":".."`, pre-escaped (configured ones only).
     service_fields: Box<[u8]>,
-    /// `,"logging.googleapis.com/trace":"projects/<id>/traces/`, pre-escaped.
-    google_trace_prefix: Option<Box<[u8]>>,
+    /// The Google Cloud project (known, or being asked of the metadata server).
+    gcp_project: Option<Arc<GcpProject>>,
 }
 
 impl<W> std::fmt::Debug for JsonLogLayer<W> {
@@ -53,7 +55,7 @@ impl<W> std::fmt::Debug for JsonLogLayer<W> {
             .field("span_fields", &self.span_fields)
             .field("injection", &self.injection)
             .field("trace_id_128", &self.trace_id_128)
-            .field("google_trace", &self.google_trace_prefix.is_some())
+            .field("gcp_project", &self.gcp_project)
             .finish_non_exhaustive()
     }
 }
@@ -84,14 +86,11 @@ impl<W> JsonLogLayer<W> {
                 json::string(&mut service_fields, value, config.max_value_bytes);
             }
         }
-        let google_trace_prefix = config.gcp_project.as_ref().map(|project| {
-            let mut prefix = Vec::new();
-            json::key(&mut prefix, "logging.googleapis.com/trace", true);
-            prefix.extend_from_slice(b"\"projects/");
-            json::escaped(&mut prefix, project);
-            prefix.extend_from_slice(b"/traces/");
-            prefix.into_boxed_slice()
-        });
+        let gcp_project = match (&config.gcp_project, &config.metadata_server) {
+            (Some(project), _) => Some(GcpProject::known(project)),
+            (None, Some(host)) => Some(GcpProject::from_metadata_server(host.clone())),
+            (None, None) => None,
+        };
         JsonLogLayer {
             make_writer,
             limit: config.max_value_bytes,
@@ -99,7 +98,7 @@ impl<W> JsonLogLayer<W> {
             injection: config.injection,
             trace_id_128: config.trace_id_128_logging,
             service_fields: service_fields.into_boxed_slice(),
-            google_trace_prefix,
+            gcp_project,
         }
     }
 
@@ -127,7 +126,7 @@ impl<W> JsonLogLayer<W> {
                         ids = Some(found);
                     }
                 }
-            } else if self.injection || self.google_trace_prefix.is_some() {
+            } else if self.injection || self.gcp_project.is_some() {
                 ids = scope
                     .into_iter()
                     .find_map(|span| correlation::span_ids(&span.extensions()));
@@ -140,7 +139,7 @@ impl<W> JsonLogLayer<W> {
             describe_errors: true,
         });
 
-        if ids.is_none() && (self.injection || self.google_trace_prefix.is_some()) {
+        if ids.is_none() && (self.injection || self.gcp_project.is_some()) {
             ids = correlation::detached().map(|context| CorrelationIds::of(&context));
         }
         let ids = ids.filter(|ids| ids.trace_id.is_valid());
@@ -159,13 +158,20 @@ impl<W> JsonLogLayer<W> {
             }
             out.extend_from_slice(&self.service_fields);
         }
-        if let (Some(prefix), Some(ids)) = (&self.google_trace_prefix, ids) {
+        let prefix = self.gcp_project.as_deref().and_then(GcpProject::prefix);
+        if let (Some(prefix), Some(ids)) = (prefix, ids) {
+            // Google's trace of the request when it came through Google's frontend, so the
+            // lines group with the platform's request log; else the Datadog trace.
+            let (trace_id, sampled) = match ids.cloud_trace {
+                Some(cloud) => (cloud.trace_id, cloud.sampled),
+                None => (ids.trace_id, ids.sampled),
+            };
             out.extend_from_slice(prefix);
-            hex(out, ids.trace_id.as_u128(), 32);
+            hex(out, trace_id.as_u128(), 32);
             out.extend_from_slice(b"\",\"logging.googleapis.com/spanId\":\"");
             hex(out, u128::from(ids.span_id.as_u64()), 16);
             out.extend_from_slice(b"\",\"logging.googleapis.com/trace_sampled\":");
-            json::boolean(out, ids.sampled);
+            json::boolean(out, sampled);
         }
         out.extend_from_slice(b"}\n");
     }

@@ -31,6 +31,7 @@
 mod config;
 mod destination;
 mod fields;
+mod gcp_project;
 mod json;
 mod keys;
 mod layer;

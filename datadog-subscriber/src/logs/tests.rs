@@ -88,6 +88,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for FakeTracer {
                 trace_id: TraceId::from_u128(trace),
                 span_id: SpanId::new(id.into_u64()),
                 sampled: find.1,
+                cloud_trace: None,
             });
         }
     }

@@ -63,7 +63,7 @@ const DEFAULT_PORT: u16 = 8126;
 ///
 /// | Variable | Meaning | Default |
 /// |---|---|---|
-/// | `DD_SERVICE`, `DD_ENV`, `DD_VERSION` | unified service tags | executable name, none, none |
+/// | `DD_SERVICE`, `DD_ENV`, `DD_VERSION` | unified service tags | `K_SERVICE` on Cloud Run, else the executable name; none; none |
 /// | `DD_TAGS` | `key:value` tags for every span (comma or space separated) | none |
 /// | `DD_TRACE_AGENT_URL` | `http://host:port` or `unix:///path` | |
 /// | `DD_AGENT_HOST`, `DD_TRACE_AGENT_PORT` | Agent host and port when no URL is set | `127.0.0.1`, `8126` |
@@ -74,6 +74,7 @@ const DEFAULT_PORT: u16 = 8126;
 /// | `DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED` | 128-bit root trace ids | `true` |
 /// | `DD_TRACE_AGENT_TIMEOUT_SECONDS` | Agent request timeout | `2` |
 /// | `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS` | finished spans of an open trace sent early | `300` |
+/// | `K_SERVICE` | on Cloud Run: each trace is sent as soon as the process is idle ([`send_when_idle`](Self::send_when_idle)) | unset |
 ///
 /// ```
 /// use datadog_subscriber::tracer::TracerConfig;
@@ -100,6 +101,7 @@ pub struct TracerConfig {
     pub(crate) trace_id_128_bit: bool,
     pub(crate) request_timeout: Duration,
     pub(crate) flush_interval: Duration,
+    pub(crate) send_when_idle: bool,
     pub(crate) queue_capacity_spans: usize,
     pub(crate) partial_flush_min_spans: usize,
 }
@@ -128,6 +130,7 @@ impl TracerConfig {
             trace_id_128_bit: true,
             request_timeout: Duration::from_secs(2),
             flush_interval: Duration::from_secs(1),
+            send_when_idle: false,
             queue_capacity_spans: 100_000,
             partial_flush_min_spans: 300,
         }
@@ -145,9 +148,10 @@ impl TracerConfig {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-        config.service = non_empty("DD_SERVICE");
-        config.env = non_empty("DD_ENV");
-        config.version = non_empty("DD_VERSION");
+        let identity = datadog_env::ServiceIdentity::from_lookup(&lookup);
+        config.service = Some(identity.service);
+        config.env = identity.env;
+        config.version = identity.version;
         if let Some(tags) = non_empty("DD_TAGS") {
             config.tags = parse_tags(&tags);
         }
@@ -191,6 +195,8 @@ impl TracerConfig {
                 )),
             }
         }
+        // Cloud Run may freeze the CPU as soon as the last response is sent.
+        config.send_when_idle = non_empty("K_SERVICE").is_some();
         if let Some(spans) = non_empty("DD_TRACE_PARTIAL_FLUSH_MIN_SPANS") {
             match spans.parse::<usize>() {
                 Ok(spans) if spans > 0 => config.partial_flush_min_spans = spans,
@@ -292,6 +298,16 @@ impl TracerConfig {
     /// How often the worker sends what is queued (default one second).
     pub fn flush_interval(mut self, interval: Duration) -> Self {
         self.flush_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// `true`: a trace is sent as soon as it finishes while no other trace is open in the
+    /// process, instead of at the next flush interval. For platforms that stop the CPU between
+    /// requests (Cloud Run's request-based billing): the last request's trace leaves before the
+    /// freeze, or first thing when the next request thaws the process. Under load (other
+    /// traces open) traces are batched as usual. Default: on when `K_SERVICE` is set.
+    pub fn send_when_idle(mut self, enabled: bool) -> Self {
+        self.send_when_idle = enabled;
         self
     }
 

@@ -9,7 +9,9 @@ use super::export::msgpack::SettingsMeta;
 use super::export::{ClosedSpans, Exporter, TraceChunk};
 use super::sampling::{Decision, RuleSubject, Sampler, mechanism};
 use super::span_data::SpanFields;
-use crate::context::{Baggage, PropagationTags, SamplingPriority, SpanContext, SpanId, TraceId};
+use crate::context::{
+    Baggage, CloudTrace, PropagationTags, SamplingPriority, SpanContext, SpanId, TraceId,
+};
 
 /// What every span and the export worker need to know about the tracer.
 pub(crate) struct Settings {
@@ -66,11 +68,18 @@ pub(crate) struct Tracer {
     /// Traces of this tracer without a sampling decision yet: while there are none, entering a
     /// span has nothing to decide and skips the span lookup.
     undecided: AtomicUsize,
+    /// With `send_when_idle`: the traces alive in this process (counted only then).
+    open_traces: Option<AtomicUsize>,
 }
 
 impl Tracer {
     pub(crate) fn new(config: &TracerConfig) -> Self {
-        let service: Arc<str> = Arc::from(config.service.clone().unwrap_or_else(default_service));
+        let service: Arc<str> = Arc::from(
+            config
+                .service
+                .clone()
+                .unwrap_or_else(datadog_env::executable_name),
+        );
         let settings = Arc::new(Settings {
             service,
             env: config.env.clone(),
@@ -97,6 +106,7 @@ impl Tracer {
             sampler,
             exporter,
             undecided: AtomicUsize::new(0),
+            open_traces: config.send_when_idle.then(|| AtomicUsize::new(0)),
         }
     }
 
@@ -112,17 +122,6 @@ impl Tracer {
             TraceId::generate_64()
         }
     }
-}
-
-fn default_service() -> String {
-    std::env::current_exe()
-        .ok()
-        .and_then(|path| {
-            path.file_stem()
-                .map(|stem| stem.to_string_lossy().into_owned())
-        })
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "unnamed-rust-service".to_owned())
 }
 
 /// A random UUID v4 identifying this tracer instance (`runtime-id`).
@@ -152,6 +151,8 @@ const UNDECIDED: i32 = i32::MIN;
 pub(crate) struct Trace {
     pub(crate) trace_id: TraceId,
     pub(crate) tracer: Arc<Tracer>,
+    /// The platform's trace of the request that started this trace here, for log lines.
+    pub(crate) cloud_trace: Option<CloudTrace>,
     /// The decided priority, readable without the lock (`UNDECIDED` until then).
     priority: AtomicI32,
     state: Mutex<TraceState>,
@@ -170,7 +171,13 @@ struct TraceState {
 impl Trace {
     /// A new trace started here.
     pub(crate) fn new_root(tracer: &Arc<Tracer>) -> Arc<Trace> {
-        Self::with_state(tracer, tracer.new_trace_id(), None, TraceState::empty())
+        Self::with_state(
+            tracer,
+            tracer.new_trace_id(),
+            None,
+            TraceState::empty(),
+            None,
+        )
     }
 
     /// A trace continued from a remote (or detached) context. A context without a trace id starts
@@ -180,7 +187,8 @@ impl Trace {
         let mut state = TraceState::empty();
         state.baggage = context.baggage.clone();
         if !context.trace_id.is_valid() {
-            return Self::with_state(tracer, tracer.new_trace_id(), None, state);
+            let trace_id = tracer.new_trace_id();
+            return Self::with_state(tracer, trace_id, None, state, context.cloud_trace);
         }
         state.origin.clone_from(&context.origin);
         state
@@ -195,7 +203,13 @@ impl Trace {
         let decision = context
             .sampling_priority
             .map(|priority| Decision::fixed(priority, None));
-        Self::with_state(tracer, context.trace_id, decision, state)
+        Self::with_state(
+            tracer,
+            context.trace_id,
+            decision,
+            state,
+            context.cloud_trace,
+        )
     }
 
     fn with_state(
@@ -203,15 +217,20 @@ impl Trace {
         trace_id: TraceId,
         decision: Option<Decision>,
         mut state: TraceState,
+        cloud_trace: Option<CloudTrace>,
     ) -> Arc<Trace> {
         let priority = decision.map_or(UNDECIDED, |d| d.priority.value());
         if priority == UNDECIDED {
             tracer.undecided.fetch_add(1, Ordering::AcqRel);
         }
+        if let Some(open) = &tracer.open_traces {
+            open.fetch_add(1, Ordering::AcqRel);
+        }
         state.decision = decision;
         Arc::new(Trace {
             trace_id,
             tracer: tracer.clone(),
+            cloud_trace,
             priority: AtomicI32::new(priority),
             state: Mutex::new(state),
         })
@@ -310,10 +329,18 @@ impl Trace {
     /// Adds a closed span to the trace; a closed local root (or enough spans for a partial
     /// flush) sends the chunk to the exporter, whose worker encodes it.
     pub(crate) fn finish(&self, span: Box<SpanFields>) {
+        let is_root = span.is_local_root;
         if let Some(exporter) = &self.tracer.exporter
             && let Some(chunk) = self.add_closed(span)
         {
             exporter.push(chunk);
+            // This trace is the last one open: the process may be frozen any moment now.
+            if is_root
+                && let Some(open) = &self.tracer.open_traces
+                && open.load(Ordering::Acquire) == 1
+            {
+                exporter.send_now();
+            }
         }
     }
 
@@ -349,6 +376,9 @@ impl Drop for Trace {
     fn drop(&mut self) {
         if *self.priority.get_mut() == UNDECIDED {
             self.tracer.undecided.fetch_sub(1, Ordering::AcqRel);
+        }
+        if let Some(open) = &self.tracer.open_traces {
+            open.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }

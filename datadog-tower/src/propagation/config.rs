@@ -159,6 +159,12 @@ pub struct PropagationConfig {
     pub extract_first: bool,
     /// What to do with an incoming context.
     pub extract_behavior: ExtractBehavior,
+    /// What to do with a W3C context no Datadog tracer wrote (no `dd=` member in `tracestate`)
+    /// that came without Datadog headers, such as the `traceparent` Google's frontend adds to
+    /// every Cloud Run request. Applies when [`extract_behavior`](Self::extract_behavior) is
+    /// `Continue`: `Restart` starts a new trace, linked to that context, that the local sampler
+    /// decides; `Ignore` starts one without the link. Baggage is kept either way.
+    pub foreign_tracecontext: ExtractBehavior,
     /// Maximum length of `x-datadog-tags`, both directions; `0` disables tag propagation.
     pub tags_max_length: usize,
     /// Maximum number of baggage items, both directions.
@@ -176,6 +182,7 @@ impl Default for PropagationConfig {
             inject_styles: DEFAULT_STYLES.to_vec(),
             extract_first: false,
             extract_behavior: ExtractBehavior::Continue,
+            foreign_tracecontext: ExtractBehavior::Continue,
             tags_max_length: DEFAULT_TAGS_MAX_LENGTH,
             baggage_max_items: DEFAULT_BAGGAGE_MAX_ITEMS,
             baggage_max_bytes: DEFAULT_BAGGAGE_MAX_BYTES,
@@ -300,19 +307,30 @@ impl Env<'_> {
         })
     }
 
-    fn behavior(&self) -> ExtractBehavior {
-        let name = "DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT";
+    fn behavior(&self, name: &str, default: ExtractBehavior) -> ExtractBehavior {
         let Some(value) = self.get(name) else {
-            return ExtractBehavior::Continue;
+            return default;
         };
         ExtractBehavior::from_name(&value).unwrap_or_else(|| {
             tracing::warn!(
                 variable = name,
                 value,
-                "invalid extract behavior (continue, restart, ignore); using continue"
+                default = ?default,
+                "invalid extract behavior (continue, restart, ignore) ignored"
             );
-            ExtractBehavior::Continue
+            default
         })
+    }
+
+    /// On Cloud Run (`K_SERVICE` set) every request carries Google's `traceparent`, unsampled for
+    /// all but about 0.1 request/s: left to decide, it would drop nearly every trace.
+    fn foreign_tracecontext(&self) -> ExtractBehavior {
+        let default = if self.get("K_SERVICE").is_some() {
+            ExtractBehavior::Restart
+        } else {
+            ExtractBehavior::Continue
+        };
+        self.behavior("DD_TRACE_PROPAGATION_FOREIGN_TRACECONTEXT", default)
     }
 
     fn baggage_tag_keys(&self) -> BaggageTagKeys {
@@ -344,6 +362,7 @@ pub struct PropagatorBuilder {
     inject_styles: Option<Vec<Style>>,
     extract_first: Option<bool>,
     extract_behavior: Option<ExtractBehavior>,
+    foreign_tracecontext: Option<ExtractBehavior>,
     tags_max_length: Option<usize>,
     baggage_max_items: Option<usize>,
     baggage_max_bytes: Option<usize>,
@@ -361,6 +380,7 @@ impl Default for PropagatorBuilder {
             inject_styles: None,
             extract_first: None,
             extract_behavior: None,
+            foreign_tracecontext: None,
             tags_max_length: None,
             baggage_max_items: None,
             baggage_max_bytes: None,
@@ -411,6 +431,15 @@ impl PropagatorBuilder {
         self
     }
 
+    /// What to do with a W3C context no Datadog tracer wrote, arriving without Datadog headers
+    /// (see [`PropagationConfig::foreign_tracecontext`]); otherwise
+    /// `DD_TRACE_PROPAGATION_FOREIGN_TRACECONTEXT`, whose default is `restart` on Cloud Run
+    /// (`K_SERVICE` set) and `continue` elsewhere.
+    pub fn foreign_tracecontext(mut self, behavior: ExtractBehavior) -> Self {
+        self.foreign_tracecontext = Some(behavior);
+        self
+    }
+
     /// Maximum `x-datadog-tags` length (`0` disables tag propagation).
     pub fn tags_max_length(mut self, max: usize) -> Self {
         self.tags_max_length = Some(max);
@@ -455,7 +484,15 @@ impl PropagatorBuilder {
             extract_first: self
                 .extract_first
                 .unwrap_or_else(|| env.boolean("DD_TRACE_PROPAGATION_EXTRACT_FIRST", false)),
-            extract_behavior: self.extract_behavior.unwrap_or_else(|| env.behavior()),
+            extract_behavior: self.extract_behavior.unwrap_or_else(|| {
+                env.behavior(
+                    "DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT",
+                    ExtractBehavior::Continue,
+                )
+            }),
+            foreign_tracecontext: self
+                .foreign_tracecontext
+                .unwrap_or_else(|| env.foreign_tracecontext()),
             tags_max_length: self.tags_max_length.unwrap_or_else(|| {
                 env.count(
                     "DD_TRACE_X_DATADOG_TAGS_MAX_LENGTH",
@@ -529,6 +566,39 @@ mod tests {
         assert_eq!(config.extract_behavior, ExtractBehavior::Continue);
         assert_eq!(config.tags_max_length, 512);
         assert_eq!(config.baggage_max_items, 2);
+    }
+
+    #[test]
+    fn foreign_tracecontext_restarts_on_cloud_run_and_continues_elsewhere() {
+        assert_eq!(config(&[]).foreign_tracecontext, ExtractBehavior::Continue);
+        let cloud_run = [("K_SERVICE", "web")];
+        assert_eq!(
+            config(&cloud_run).foreign_tracecontext,
+            ExtractBehavior::Restart
+        );
+        let switched = [
+            ("K_SERVICE", "web"),
+            ("DD_TRACE_PROPAGATION_FOREIGN_TRACECONTEXT", "Continue"),
+        ];
+        assert_eq!(
+            config(&switched).foreign_tracecontext,
+            ExtractBehavior::Continue
+        );
+        let elsewhere = [("DD_TRACE_PROPAGATION_FOREIGN_TRACECONTEXT", "ignore")];
+        assert_eq!(
+            config(&elsewhere).foreign_tracecontext,
+            ExtractBehavior::Ignore
+        );
+        // A bad value keeps the platform's default.
+        let bad = [
+            ("K_SERVICE", "web"),
+            ("DD_TRACE_PROPAGATION_FOREIGN_TRACECONTEXT", "maybe"),
+        ];
+        assert_eq!(config(&bad).foreign_tracecontext, ExtractBehavior::Restart);
+        assert_eq!(
+            PropagationConfig::default().foreign_tracecontext,
+            ExtractBehavior::Continue
+        );
     }
 
     #[test]

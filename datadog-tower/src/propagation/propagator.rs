@@ -91,8 +91,10 @@ impl fmt::Debug for Propagator {
 struct Primary {
     context: SpanContext,
     style: Style,
-    /// The raw `tracestate` of a W3C primary, kept only for the `restart` link.
+    /// The raw `tracestate` of a W3C primary, kept only for a restart's link.
     tracestate: Option<String>,
+    /// A W3C context that no Datadog tracer wrote and that no Datadog header confirmed.
+    foreign: bool,
 }
 
 fn link(
@@ -220,29 +222,43 @@ impl Propagator {
         } else {
             None
         };
-        match (self.resolve(carrier), config.extract_behavior) {
-            (None, _) => baggage.map(|baggage| {
+        let behavior = |primary: &Primary| {
+            if primary.foreign && config.extract_behavior == ExtractBehavior::Continue {
+                config.foreign_tracecontext
+            } else {
+                config.extract_behavior
+            }
+        };
+        match self
+            .resolve(carrier)
+            .map(|primary| (behavior(&primary), primary))
+        {
+            None => baggage.map(|baggage| {
                 let context = SpanContext {
                     baggage,
                     ..SpanContext::default()
                 };
                 (context, None)
             }),
-            (Some(primary), ExtractBehavior::Restart) => {
-                let dropped = primary.context;
+            Some((behavior @ (ExtractBehavior::Restart | ExtractBehavior::Ignore), primary)) => {
+                // `Ignore` gets here only for a foreign context (the global `Ignore` returned
+                // early): a new trace without the link.
                 let mut context = SpanContext::default();
-                context.span_links.push(link(
-                    dropped.trace_id,
-                    dropped.span_id,
-                    dropped.sampling_priority,
-                    primary.tracestate,
-                    "propagation_behavior_extract",
-                    primary.style,
-                ));
+                if behavior == ExtractBehavior::Restart {
+                    let dropped = primary.context;
+                    context.span_links.push(link(
+                        dropped.trace_id,
+                        dropped.span_id,
+                        dropped.sampling_priority,
+                        primary.tracestate,
+                        "propagation_behavior_extract",
+                        primary.style,
+                    ));
+                }
                 context.baggage = baggage.unwrap_or_default();
                 Some((context, None))
             }
-            (Some(primary), _) => {
+            Some((ExtractBehavior::Continue, primary)) => {
                 let mut context = primary.context;
                 if let Some(baggage) = baggage {
                     context.baggage = baggage;
@@ -256,6 +272,8 @@ impl Propagator {
     fn resolve<E: Extractor + ?Sized>(&self, carrier: &E) -> Option<Primary> {
         let config = &self.inner.config;
         let restart = config.extract_behavior == ExtractBehavior::Restart;
+        let foreign_restart = config.extract_behavior == ExtractBehavior::Continue
+            && config.foreign_tracecontext == ExtractBehavior::Restart;
         let mut primary: Option<Primary> = None;
         // The parent id a Datadog context of the primary trace carried (for `_dd.parent_id`).
         let mut datadog_parent: Option<SpanId> = None;
@@ -266,7 +284,11 @@ impl Propagator {
                 };
                 match &mut primary {
                     None => {
-                        let tracestate = if restart {
+                        // Datadog headers (in any style order, even unread with
+                        // `extract_first`) vouch for the context as much as a `dd=` member.
+                        let foreign = !w3c.written_by_datadog()
+                            && carrier.get(names::DATADOG_TRACE_ID).is_none();
+                        let tracestate = if restart || (foreign && foreign_restart) {
                             w3c.raw_state.as_deref().map(str::to_owned)
                         } else {
                             None
@@ -275,6 +297,7 @@ impl Propagator {
                             context: w3c.into_context(),
                             style,
                             tracestate,
+                            foreign,
                         });
                     }
                     Some(primary) if primary.context.trace_id != w3c.trace_id => {
@@ -321,6 +344,7 @@ impl Propagator {
                             context: candidate,
                             style,
                             tracestate: None,
+                            foreign: false,
                         });
                     }
                     Some(primary) if !same_trace && candidate.span_id.is_valid() => {
@@ -388,5 +412,126 @@ impl Propagator {
             }
         }
         (headers, error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::propagation::DEFAULT_STYLES;
+    use http::HeaderMap;
+
+    const GOOGLE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+
+    fn on_cloud_run(styles: &[Style]) -> Propagator {
+        Propagator::builder()
+            .styles(styles.iter().copied())
+            .env_source(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
+            .build()
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.insert(*name, value.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn a_foreign_w3c_context_restarts_with_a_link_and_leaves_sampling_undecided() {
+        let propagator = on_cloud_run(&DEFAULT_STYLES);
+        let incoming = headers(&[
+            ("traceparent", GOOGLE),
+            ("tracestate", "foo=bar"),
+            ("baggage", "user.id=7"),
+        ]);
+        let (context, style) = propagator.extract_with_style(&incoming).unwrap();
+        assert_eq!(style, None);
+        assert!(!context.trace_id.is_valid(), "a new trace is started");
+        assert_eq!(context.sampling_priority, None);
+        assert_eq!(context.baggage.get("user.id"), Some("7"));
+        let [link] = context.span_links.as_slice() else {
+            panic!("one link: {:?}", context.span_links)
+        };
+        assert_eq!(
+            link.trace_id,
+            TraceId::from_u128(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736)
+        );
+        assert_eq!(link.span_id, SpanId::new(0x00f0_67aa_0ba9_02b7));
+        assert_eq!(link.flags, Some(0));
+        assert_eq!(link.tracestate.as_deref(), Some("foo=bar"));
+    }
+
+    #[test]
+    fn datadog_written_contexts_are_continued_as_before() {
+        let propagator = on_cloud_run(&DEFAULT_STYLES);
+        // A `dd=` member: a Datadog tracer wrote it, its decision stands.
+        let w3c = headers(&[
+            ("traceparent", GOOGLE),
+            ("tracestate", "dd=s:2;o:rum,foo=bar"),
+        ]);
+        let context = propagator.extract(&w3c).unwrap();
+        assert!(context.is_valid());
+        assert_eq!(context.sampling_priority, Some(SamplingPriority::new(0)));
+        assert_eq!(context.origin.as_deref(), Some("rum"));
+
+        // Datadog headers vouch for it too, whichever style comes first (even unread).
+        let both = headers(&[
+            ("traceparent", GOOGLE),
+            ("x-datadog-trace-id", "11803532876627986230"),
+            ("x-datadog-parent-id", "5"),
+            ("x-datadog-sampling-priority", "1"),
+        ]);
+        let w3c_first = Propagator::builder()
+            .styles([Style::TraceContext, Style::Datadog])
+            .extract_first(true)
+            .env_source(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
+            .build();
+        let context = w3c_first.extract(&both).unwrap();
+        assert!(context.is_valid());
+        assert_eq!(context.trace_id.low(), 0xa3ce_929d_0e0e_4736);
+    }
+
+    #[test]
+    fn the_switch_continues_or_ignores() {
+        let incoming = headers(&[("traceparent", GOOGLE)]);
+        let continued = Propagator::builder()
+            .foreign_tracecontext(ExtractBehavior::Continue)
+            .env_source(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
+            .build()
+            .extract(&incoming)
+            .unwrap();
+        assert!(continued.is_valid());
+        assert_eq!(continued.sampling_priority, Some(SamplingPriority::new(0)));
+
+        let ignored = Propagator::builder()
+            .foreign_tracecontext(ExtractBehavior::Ignore)
+            .env_source(|_| None)
+            .build()
+            .extract(&incoming)
+            .unwrap();
+        assert!(!ignored.trace_id.is_valid());
+        assert!(ignored.span_links.is_empty());
+
+        // Off Cloud Run, the default continues as Datadog's SDKs do.
+        let elsewhere = Propagator::builder().env_source(|_| None).build();
+        assert!(elsewhere.extract(&incoming).unwrap().is_valid());
+    }
+
+    #[test]
+    fn the_global_behaviour_still_rules() {
+        let incoming = headers(&[("traceparent", GOOGLE)]);
+        let ignore_all = Propagator::builder()
+            .extract_behavior(ExtractBehavior::Ignore)
+            .env_source(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
+            .build();
+        assert!(ignore_all.extract(&incoming).is_none());
+        let restart_all = Propagator::builder()
+            .extract_behavior(ExtractBehavior::Restart)
+            .foreign_tracecontext(ExtractBehavior::Ignore)
+            .env_source(|_| None)
+            .build();
+        assert_eq!(restart_all.extract(&incoming).unwrap().span_links.len(), 1);
     }
 }

@@ -168,6 +168,11 @@ impl W3cContext<'_> {
         (SamplingPriority::new(priority), dm)
     }
 
+    /// Whether a Datadog tracer wrote this context (its `tracestate` has a `dd=` member).
+    pub(crate) fn written_by_datadog(&self) -> bool {
+        self.dd_member().is_some()
+    }
+
     /// The sampling priority this context carries.
     pub(crate) fn priority(&self) -> SamplingPriority {
         self.resolve_priority().0

@@ -59,6 +59,8 @@ pub(crate) struct ServerShared {
     pub(crate) propagator: Propagator,
     pub(crate) config: HttpConfig,
     pub(crate) component: Cow<'static, str>,
+    /// Whether requests' Google trace context is read (for Cloud Logging's trace field).
+    pub(crate) cloud_trace: bool,
     level: Level,
     /// The span shape of requests (the configured baggage keys, or none with `*`).
     pub(crate) shape: Arc<SpanShape>,
@@ -215,6 +217,7 @@ pub struct ServerLayerBuilder {
     config: Option<HttpConfig>,
     component: Option<Cow<'static, str>>,
     level: Option<Level>,
+    cloud_trace: Option<bool>,
 }
 
 impl ServerLayerBuilder {
@@ -243,6 +246,15 @@ impl ServerLayerBuilder {
         self
     }
 
+    /// Whether each request's Google trace context (`traceparent`, else `X-Cloud-Trace-Context`,
+    /// as Google's frontend sets them) is kept for the `logging.googleapis.com/trace` field of
+    /// its log lines (default: on when `K_SERVICE` or `GOOGLE_CLOUD_PROJECT` is set). See
+    /// [`crate::cloud_trace`].
+    pub fn cloud_trace(mut self, enabled: bool) -> Self {
+        self.cloud_trace = Some(enabled);
+        self
+    }
+
     /// The layer.
     pub fn build(self) -> DatadogServerLayer {
         let propagator = self.propagator.unwrap_or_else(Propagator::from_env);
@@ -260,12 +272,21 @@ impl ServerLayerBuilder {
                 propagator,
                 config,
                 component,
+                cloud_trace: self.cloud_trace.unwrap_or_else(on_google_cloud),
                 level,
                 shape,
                 all_baggage,
             }),
         }
     }
+}
+
+/// Whether the process runs where Google's frontend sets trace headers and Cloud Logging reads
+/// the logs.
+fn on_google_cloud() -> bool {
+    ["K_SERVICE", "GOOGLE_CLOUD_PROJECT"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
 }
 
 #[cfg(feature = "axum")]

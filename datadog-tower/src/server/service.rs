@@ -49,7 +49,13 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let remote = self.shared.propagator.extract(request.headers());
+        let mut remote = self.shared.propagator.extract(request.headers());
+        if self.shared.cloud_trace
+            && let Some(cloud) = crate::cloud_trace::from_headers(request.headers())
+        {
+            // With no Datadog context, a context without ids still carries it to the new trace.
+            remote.get_or_insert_with(SpanContext::default).cloud_trace = Some(cloud);
+        }
         let shape = self
             .shared
             .shape_for(remote.as_ref().map(|remote| &remote.baggage));

@@ -88,6 +88,11 @@ impl Exporter {
         self.queue.push(chunk);
     }
 
+    /// Asks the worker to send what is queued now, without waiting for it.
+    pub(crate) fn send_now(&self) {
+        self.queue.send_now();
+    }
+
     /// Asks the worker to send everything queued now; waits at most `timeout` for it.
     pub(crate) fn flush(&self, timeout: Duration, shutdown: bool) -> bool {
         let deadline = Instant::now() + timeout;

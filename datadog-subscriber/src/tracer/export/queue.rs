@@ -33,6 +33,8 @@ pub(crate) struct QueueState {
     /// Bumped on every flush request, so a backoff wakes up for new requests only.
     pub(crate) request_generation: u64,
     pub(crate) shutdown: bool,
+    /// The queued chunks are wanted now (the process is about to idle).
+    send_now: bool,
     worker_gone: bool,
 }
 
@@ -55,6 +57,7 @@ impl ExportQueue {
                 requests: Vec::new(),
                 request_generation: 0,
                 shutdown: false,
+                send_now: false,
                 worker_gone: false,
             }),
             wake: Condvar::new(),
@@ -113,7 +116,14 @@ impl ExportQueue {
         true
     }
 
-    /// Waits until `deadline`, a flush or shutdown request, or a half-full queue; then takes
+    /// Wakes the worker to send what is queued, without a flush request to wait on.
+    pub(crate) fn send_now(&self) {
+        self.lock().send_now = true;
+        self.wake.notify_one();
+    }
+
+    /// Waits until `deadline`, a flush or shutdown request, a [`send_now`](Self::send_now) or a
+    /// half-full queue; then takes
     /// the queued chunks and requests.
     pub(crate) fn take_batch(
         &self,
@@ -125,6 +135,7 @@ impl ExportQueue {
             if now >= deadline
                 || !state.requests.is_empty()
                 || state.shutdown
+                || state.send_now
                 || state.queued_spans > self.capacity_spans / 2
             {
                 break;
@@ -135,6 +146,7 @@ impl ExportQueue {
             };
         }
         state.queued_spans = 0;
+        state.send_now = false;
         let chunks = std::mem::take(&mut state.chunks);
         let requests = std::mem::take(&mut state.requests);
         if state.shutdown {
@@ -232,5 +244,26 @@ mod tests {
         queue.push(chunk(8));
         queue.push(chunk(1));
         assert_eq!(queue.stats().traces_dropped, 1);
+    }
+
+    #[test]
+    fn send_now_wakes_a_waiting_worker_once() {
+        let queue = std::sync::Arc::new(ExportQueue::new(1000));
+        queue.push(chunk(1));
+        let waiting = queue.clone();
+        let worker = std::thread::spawn(move || {
+            let started = Instant::now();
+            let (chunks, requests, _) = waiting.take_batch(started + Duration::from_mins(1));
+            (chunks.len(), requests.len(), started.elapsed())
+        });
+        queue.send_now();
+        let (taken, requests, waited) = worker.join().unwrap();
+        assert!(waited < Duration::from_secs(30), "waited {waited:?}");
+        assert_eq!((taken, requests), (1, 0));
+        // The wish is spent: the next wait lasts until its deadline.
+        let started = Instant::now();
+        let (chunks, _, _) = queue.take_batch(started + Duration::from_millis(50));
+        assert!(chunks.is_empty());
+        assert!(started.elapsed() >= Duration::from_millis(50));
     }
 }
