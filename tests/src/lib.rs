@@ -4,6 +4,7 @@
 //! virtual environment under `target/test-venv` (see [`peers`]). Nothing here mocks a peer: the
 //! [`test_agent::TestAgent`] is Datadog's own APM test agent, started on free loopback ports.
 
+pub mod cloud_run;
 pub mod dogstatsd_sink;
 pub mod peers;
 pub mod test_agent;
