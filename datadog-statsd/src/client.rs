@@ -105,9 +105,6 @@ impl Statsd {
     }
 
     pub(crate) fn from_builder(builder: &StatsdBuilder) -> Statsd {
-        for warning in &builder.warnings {
-            tracing::warn!(target: "datadog_statsd", "{warning}");
-        }
         let max_payload = builder.payload_limit();
         let mut suffix = Vec::new();
         if let Some(origin) = builder.origin() {
@@ -699,7 +696,9 @@ impl Inner {
         self.link.counters.invalid();
         let bit = 1 << error.index();
         if self.warned.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
-            tracing::warn!(target: "datadog_statsd", "DogStatsD message dropped: {error} (further ones are only counted)");
+            datadog_env::warn(&format!(
+                "DogStatsD message dropped: {error} (further ones are only counted)"
+            ));
         }
     }
 
@@ -833,7 +832,9 @@ fn spawn_worker(inner: &Arc<Inner>, builder: &StatsdBuilder) {
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle.thread().clone());
         }
         Err(error) => {
-            tracing::warn!(target: "datadog_statsd", "no DogStatsD background thread ({error}); sending when datagrams fill, on flush() and on drop");
+            datadog_env::warn(&format!(
+                "no DogStatsD background thread ({error}); sending when datagrams fill, on flush() and on drop"
+            ));
         }
     }
 }

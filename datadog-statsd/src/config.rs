@@ -57,8 +57,6 @@ pub struct StatsdBuilder {
     pub(crate) profile: Profile,
     pub(crate) reconnect_interval: Duration,
     pub(crate) background_thread: bool,
-    /// Problems found in the environment, logged once when the client is built.
-    pub(crate) warnings: Vec<String>,
 }
 
 impl Default for StatsdBuilder {
@@ -92,7 +90,6 @@ impl StatsdBuilder {
             profile: Profile::Agent,
             reconnect_interval: Duration::from_secs(1),
             background_thread: true,
-            warnings: Vec::new(),
         }
     }
 
@@ -104,32 +101,25 @@ impl StatsdBuilder {
     /// Like [`StatsdBuilder::from_env`], reading variables through `lookup` (for tests and for
     /// configuration that does not live in the process environment).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let get = |key: &str| {
-            lookup(key)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let env = datadog_env::Env::new(&lookup);
         let mut builder = StatsdBuilder::new();
 
-        let port = match get("DD_DOGSTATSD_PORT") {
-            None => 8125,
-            Some(raw) => raw
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .unwrap_or_else(|| {
-                    builder.warnings.push(format!(
-                        "DD_DOGSTATSD_PORT={raw:?} is not a port; using 8125"
-                    ));
-                    8125
-                }),
-        };
-        if let Some(host) = get("DD_AGENT_HOST") {
+        let port = env
+            .parse(
+                "DD_DOGSTATSD_PORT",
+                |port: &u16| *port > 0,
+                "a port",
+                "8125",
+            )
+            .unwrap_or(8125);
+        // DD_DOGSTATSD_HOST is the DogStatsD-specific host; DD_AGENT_HOST the Agent's.
+        let host = ["DD_DOGSTATSD_HOST", "DD_AGENT_HOST"]
+            .into_iter()
+            .find_map(|name| env.text(name).map(|host| (name, host)));
+        if let Some((name, host)) = host {
             builder.endpoint = if host.contains("://") {
                 parse_url(&host).unwrap_or_else(|problem| {
-                    builder
-                        .warnings
-                        .push(format!("DD_AGENT_HOST: {problem}; using 127.0.0.1"));
+                    datadog_env::warn_invalid(name, &host, &format!("({problem})"), "127.0.0.1");
                     Endpoint::Udp {
                         host: "127.0.0.1".into(),
                         port,
@@ -144,19 +134,21 @@ impl StatsdBuilder {
                 port,
             };
         }
-        if let Some(url) = get("DD_DOGSTATSD_URL") {
+        if let Some(url) = env.text("DD_DOGSTATSD_URL") {
             match parse_url(&url) {
                 Ok(endpoint) => builder.endpoint = endpoint,
-                Err(problem) => builder.warnings.push(format!(
-                    "DD_DOGSTATSD_URL: {problem}; using {}",
-                    builder.endpoint
-                )),
+                Err(problem) => datadog_env::warn_invalid(
+                    "DD_DOGSTATSD_URL",
+                    &url,
+                    &format!("({problem})"),
+                    &builder.endpoint.to_string(),
+                ),
             }
         }
 
-        // The service the tracer and the log layer use too (`K_SERVICE` on Cloud Run, else the
-        // executable's name), so metrics join their traces and logs.
-        let identity = datadog_env::ServiceIdentity::from_lookup(&lookup);
+        // The service, env, version and tags the tracer and the log layer use too (`K_SERVICE`
+        // on Cloud Run, else the executable's name), so metrics join their traces and logs.
+        let identity = datadog_env::ServiceIdentity::read(env);
         for (key, value) in [
             ("env", identity.env.as_deref()),
             ("service", Some(identity.service.as_str())),
@@ -166,46 +158,40 @@ impl StatsdBuilder {
                 builder.env_tags.push(format!("{key}:{value}"));
             }
         }
-        for var in ["DD_TAGS", "DATADOG_TAGS"] {
-            if let Some(tags) = get(var) {
-                builder.env_tags.extend(
-                    tags.split([',', ' '])
-                        .map(str::trim)
-                        .filter(|tag| !tag.is_empty())
-                        .map(str::to_owned),
-                );
-            }
-        }
-        if let Some(entity) = get("DD_ENTITY_ID") {
+        builder
+            .env_tags
+            .extend(identity.tags.into_iter().map(|(key, value)| {
+                if value.is_empty() {
+                    key
+                } else {
+                    format!("{key}:{value}")
+                }
+            }));
+        if let Some(entity) = env.text("DD_ENTITY_ID") {
             builder
                 .env_tags
                 .push(format!("dd.internal.entity_id:{entity}"));
         }
 
         // Cloud Run (K_SERVICE) tags by service and revision itself: a container id only costs bytes.
-        builder.origin_detection = get("K_SERVICE").is_none();
-        if let Some(raw) = get("DD_ORIGIN_DETECTION_ENABLED") {
-            match parse_bool(&raw) {
-                Some(enabled) => builder.origin_detection &= enabled,
-                None => builder.warnings.push(format!(
-                    "DD_ORIGIN_DETECTION_ENABLED={raw:?} is not a boolean; keeping the default"
-                )),
-            }
-        }
-        builder.external_env = get("DD_EXTERNAL_ENV");
-        if let Some(raw) = get("DD_CARDINALITY").or_else(|| get("DATADOG_CARDINALITY")) {
+        builder.origin_detection =
+            !env.on_cloud_run() && env.flag("DD_ORIGIN_DETECTION_ENABLED", true);
+        builder.external_env = env.text("DD_EXTERNAL_ENV");
+        if let Some(raw) = env
+            .text("DD_CARDINALITY")
+            .or_else(|| env.text("DATADOG_CARDINALITY"))
+        {
             builder.cardinality = Cardinality::parse(&raw);
             if builder.cardinality.is_none() {
-                builder.warnings.push(format!(
-                    "DD_CARDINALITY={raw:?} is not none, low, orchestrator or high; ignored"
-                ));
+                datadog_env::warn_invalid(
+                    "DD_CARDINALITY",
+                    &raw,
+                    "is not none, low, orchestrator or high",
+                    "no cardinality",
+                );
             }
         }
-        if let Some(disabled) =
-            get("DD_DOGSTATSD_DISABLE_TELEMETRY").and_then(|raw| parse_bool(&raw))
-        {
-            builder.telemetry = !disabled;
-        }
+        builder.telemetry = !env.flag("DD_DOGSTATSD_DISABLE_TELEMETRY", false);
         builder
     }
 
@@ -214,9 +200,11 @@ impl StatsdBuilder {
     pub fn url(mut self, url: &str) -> Self {
         match parse_url(url) {
             Ok(endpoint) => self.endpoint = endpoint,
-            Err(problem) => self
-                .warnings
-                .push(format!("url {url:?}: {problem}; using {}", self.endpoint)),
+            Err(problem) => datadog_env::warn(&format!(
+                "DogStatsD URL {:?} ({problem}) is not used; using {}",
+                datadog_env::redact_url(url),
+                self.endpoint
+            )),
         }
         self
     }
@@ -373,14 +361,6 @@ impl StatsdBuilder {
     }
 }
 
-fn parse_bool(raw: &str) -> Option<bool> {
-    match raw.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
-
 /// Parses `udp://host[:port]`, `unix://`, `unixgram://`, `unixstream://` URLs.
 pub(crate) fn parse_url(url: &str) -> Result<Endpoint, String> {
     let url = url.trim();
@@ -486,16 +466,18 @@ mod tests {
             ("DD_DOGSTATSD_URL", "tcp://x"),
         ]);
         assert_eq!(builder.endpoint, udp("127.0.0.1", 8125));
-        assert_eq!(builder.warnings.len(), 2, "{:?}", builder.warnings);
         let builder = from(&[
             ("DD_CARDINALITY", "huge"),
             ("DD_ORIGIN_DETECTION_ENABLED", "maybe"),
         ]);
         assert_eq!(builder.cardinality, None);
-        assert_eq!(builder.warnings.len(), 2);
+        assert!(builder.origin_detection);
         let builder = StatsdBuilder::new().url("udp://host:0");
         assert_eq!(builder.endpoint, udp("127.0.0.1", 8125));
-        assert_eq!(builder.warnings.len(), 1);
+        assert_eq!(
+            from(&[("DD_DOGSTATSD_HOST", "dsd"), ("DD_AGENT_HOST", "agent")]).endpoint,
+            udp("dsd", 8125)
+        );
     }
 
     #[test]

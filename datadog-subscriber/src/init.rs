@@ -105,6 +105,7 @@ impl Builder {
     /// Builds the subscriber without installing it (for `tracing::dispatcher::with_default`, or
     /// to install it yourself) and its guard.
     pub fn build(self) -> (Dispatch, DatadogGuard) {
+        crate::startup_report::print(&self.tracer, &self.logs);
         let filter = env_filter(self.filter);
         let (tracer_layer, tracer) = self.tracer.build();
         let (log_layer, logs) = self.logs.build();

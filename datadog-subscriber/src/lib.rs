@@ -24,6 +24,7 @@ pub mod context;
 pub mod correlation;
 mod init;
 pub mod logs;
+mod startup_report;
 pub mod tracer;
 
 pub use init::{Builder, DEFAULT_SHUTDOWN_TIMEOUT, DatadogGuard, builder, init};

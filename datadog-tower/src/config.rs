@@ -3,7 +3,8 @@
 //!
 //! | Variable | Default | Meaning |
 //! |---|---|---|
-//! | `DD_HTTP_SERVER_TAG_QUERY_STRING` | `true` | put the (obfuscated) query string in `http.url` |
+//! | `DD_HTTP_SERVER_TAG_QUERY_STRING` | `true` | put the (obfuscated) query string in `http.url` of server spans |
+//! | `DD_TRACE_HTTP_CLIENT_TAG_QUERY_STRING` | `true` | the same for client spans |
 //! | `DD_TRACE_OBFUSCATION_QUERY_STRING_REGEXP` | Datadog's pattern | what is replaced by `<redacted>`; empty disables redaction |
 //! | `DD_TRACE_HTTP_SERVER_ERROR_STATUSES` | `500-599` | server responses flagged as errors |
 //! | `DD_TRACE_HTTP_CLIENT_ERROR_STATUSES` | `400-499` | client responses flagged as errors |
@@ -11,10 +12,8 @@
 //! | `DD_TRACE_CLIENT_IP_ENABLED` | `false` | tag `http.client_ip` on server spans |
 //! | `DD_TRACE_CLIENT_IP_HEADER` | none | the only header the client IP is read from |
 //!
-//! A value that does not parse is reported once (a `tracing` warning) and the default is used.
-
-use std::collections::HashSet;
-use std::sync::{Mutex, OnceLock};
+//! A value that does not parse is reported once (a warning on the diagnostics channel,
+//! [`datadog_env::warn`]) and the default is used.
 
 use crate::client_ip::ClientIpConfig;
 use crate::header_tags::HeaderTags;
@@ -123,6 +122,7 @@ impl std::str::FromStr for StatusCodes {
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
     pub(crate) query_string: bool,
+    pub(crate) client_query_string: bool,
     pub(crate) obfuscator: QueryObfuscator,
     pub(crate) server_error_statuses: StatusCodes,
     pub(crate) client_error_statuses: StatusCodes,
@@ -135,6 +135,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             query_string: true,
+            client_query_string: true,
             obfuscator: QueryObfuscator::datadog_default(),
             server_error_statuses: StatusCodes::server_default(),
             client_error_statuses: StatusCodes::client_default(),
@@ -152,11 +153,12 @@ impl HttpConfig {
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let env = datadog_env::Env::new(&lookup);
         let defaults = HttpConfig::default();
-        let query_string = env_bool(
-            &lookup,
-            "DD_HTTP_SERVER_TAG_QUERY_STRING",
-            defaults.query_string,
+        let query_string = env.flag("DD_HTTP_SERVER_TAG_QUERY_STRING", defaults.query_string);
+        let client_query_string = env.flag(
+            "DD_TRACE_HTTP_CLIENT_TAG_QUERY_STRING",
+            defaults.client_query_string,
         );
         let obfuscator = match lookup("DD_TRACE_OBFUSCATION_QUERY_STRING_REGEXP") {
             None => defaults.obfuscator,
@@ -182,6 +184,7 @@ impl HttpConfig {
         };
         HttpConfig {
             query_string,
+            client_query_string,
             obfuscator,
             server_error_statuses: statuses(
                 "DD_TRACE_HTTP_SERVER_ERROR_STATUSES",
@@ -195,7 +198,7 @@ impl HttpConfig {
                 .map(|text| HeaderTags::parse(&text))
                 .unwrap_or_default(),
             client_ip: ClientIpConfig {
-                enabled: env_bool(&lookup, "DD_TRACE_CLIENT_IP_ENABLED", false),
+                enabled: env.flag("DD_TRACE_CLIENT_IP_ENABLED", false),
                 header: lookup("DD_TRACE_CLIENT_IP_HEADER")
                     .map(|name| name.trim().to_ascii_lowercase())
                     .filter(|name| !name.is_empty()),
@@ -203,9 +206,17 @@ impl HttpConfig {
         }
     }
 
-    /// Whether `http.url` carries the (obfuscated) query string.
+    /// Whether `http.url` of server spans carries the (obfuscated) query string
+    /// (`DD_HTTP_SERVER_TAG_QUERY_STRING`).
     pub fn with_query_string(mut self, enabled: bool) -> Self {
         self.query_string = enabled;
+        self
+    }
+
+    /// Whether `http.url` of client spans carries the (obfuscated) query string
+    /// (`DD_TRACE_HTTP_CLIENT_TAG_QUERY_STRING`).
+    pub fn with_client_query_string(mut self, enabled: bool) -> Self {
+        self.client_query_string = enabled;
         self
     }
 
@@ -253,31 +264,11 @@ impl HttpConfig {
     }
 }
 
-fn env_bool(lookup: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> bool {
-    let Some(text) = lookup(name) else {
-        return default;
-    };
-    match text.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => true,
-        "false" | "0" | "no" | "off" => false,
-        _ => {
-            warn_once(name, &format!("`{text}` is not a boolean; using {default}"));
-            default
-        }
-    }
-}
-
-/// Emits `message` about `subject` once per process.
+/// Emits `message` about `subject` once per process, through the workspace's diagnostics
+/// channel.
 pub(crate) fn warn_once(subject: &str, message: &str) {
-    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
-    let key = format!("{subject}: {message}");
-    let first = SEEN
-        .get_or_init(Mutex::default)
-        .lock()
-        .is_ok_and(|mut seen| seen.len() < 1024 && seen.insert(key.clone()));
-    if first {
-        tracing::warn!(target: "datadog_tower", "{key}");
-    }
+    let line = format!("{subject}: {message}");
+    datadog_env::warn_once(&line, || line.clone());
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use super::destination::Destination;
 use super::layer::JsonLogLayer;
-use super::writer::{LogGuard, NonBlocking, warn};
+use super::writer::{LogGuard, NonBlocking};
 
 /// Default size of the in-memory line buffer (bytes) before lines are dropped.
 pub const DEFAULT_BUFFER_BYTES: usize = 8 << 20;
@@ -75,45 +75,38 @@ impl LogConfig {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
-    pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> LogConfig {
-        let text = |name: &str| {
-            lookup(name)
-                .map(|value| value.trim().to_owned())
-                .filter(|value| !value.is_empty())
-        };
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup` (tests, or
+    /// settings kept elsewhere).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> LogConfig {
+        let env = datadog_env::Env::new(&lookup);
         let defaults = LogConfig::default();
-        let destination = match text(super::destination::SERVERLESS_LOG_PATH_ENV) {
+        let destination = match env.text(super::destination::SERVERLESS_LOG_PATH_ENV) {
             Some(pattern) => Destination::Both(Destination::serverless_log_file(Some(&pattern))),
             None => Destination::Stdout,
         };
-        let identity = datadog_env::ServiceIdentity::from_lookup(&lookup);
+        let identity = datadog_env::ServiceIdentity::read(env);
+        let injection = env
+            .text("DD_LOGS_INJECTION")
+            .map_or(defaults.injection, |value| {
+                // ddtrace's `structured` also means on.
+                if value.eq_ignore_ascii_case("structured") {
+                    return true;
+                }
+                env.flag("DD_LOGS_INJECTION", defaults.injection)
+            });
         LogConfig {
             service: Some(identity.service),
             env: identity.env,
             version: identity.version,
-            injection: text("DD_LOGS_INJECTION").map_or(defaults.injection, |value| {
-                parse_injection(&value).unwrap_or_else(|| {
-                    warn(&format!(
-                        "DD_LOGS_INJECTION={value:?} is not true/false/1/0/structured; keeping log injection on"
-                    ));
-                    defaults.injection
-                })
-            }),
-            trace_id_128_logging: text("DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED").map_or(
+            injection,
+            trace_id_128_logging: env.flag(
+                "DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED",
                 defaults.trace_id_128_logging,
-                |value| {
-                    parse_bool(&value).unwrap_or_else(|| {
-                        warn(&format!(
-                            "DD_TRACE_128_BIT_TRACEID_LOGGING_ENABLED={value:?} is not true/false/1/0; using true"
-                        ));
-                        defaults.trace_id_128_logging
-                    })
-                },
             ),
-            gcp_project: text("GOOGLE_CLOUD_PROJECT"),
-            metadata_server: text("GCE_METADATA_HOST").or_else(|| {
-                text("K_SERVICE").map(|_| super::gcp_project::DEFAULT_METADATA_HOST.to_owned())
+            gcp_project: env.text("GOOGLE_CLOUD_PROJECT"),
+            metadata_server: env.text("GCE_METADATA_HOST").or_else(|| {
+                env.on_cloud_run()
+                    .then(|| super::gcp_project::DEFAULT_METADATA_HOST.to_owned())
             }),
             destination,
             ..defaults
@@ -205,24 +198,6 @@ impl LogConfig {
         W: for<'w> MakeWriter<'w> + 'static,
     {
         JsonLogLayer::new(&self, make_writer)
-    }
-}
-
-/// ddtrace's `get_log_injection_state`: `true`/`1`/`structured` on, `false`/`0` off.
-fn parse_injection(value: &str) -> Option<bool> {
-    if value.eq_ignore_ascii_case("structured") {
-        return Some(true);
-    }
-    parse_bool(value)
-}
-
-fn parse_bool(value: &str) -> Option<bool> {
-    if value.eq_ignore_ascii_case("true") || value == "1" {
-        Some(true)
-    } else if value.eq_ignore_ascii_case("false") || value == "0" {
-        Some(false)
-    } else {
-        None
     }
 }
 

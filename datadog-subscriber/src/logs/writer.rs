@@ -327,7 +327,7 @@ fn run(shared: &Shared, mut targets: Vec<Target>) {
 
 /// One line on stderr, never panicking (stderr may be closed too).
 pub(crate) fn warn(message: &str) {
-    let _ = writeln!(io::stderr(), "datadog-subscriber: {message}");
+    datadog_env::warn(message);
 }
 
 #[cfg(test)]

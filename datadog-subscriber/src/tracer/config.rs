@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::handle::TracerHandle;
 use super::layer::TracerLayer;
-use super::sampling::SamplingRule;
+use super::sampling::{SamplingRule, SpanSamplingRule};
 use super::warn::warn;
 
 /// Where the Agent listens.
@@ -97,6 +97,7 @@ pub struct TracerConfig {
     pub(crate) enabled: bool,
     pub(crate) sample_rate: Option<f64>,
     pub(crate) sampling_rules: Vec<SamplingRule>,
+    pub(crate) span_sampling_rules: Vec<SpanSamplingRule>,
     pub(crate) rate_limit: f64,
     pub(crate) trace_id_128_bit: bool,
     pub(crate) request_timeout: Duration,
@@ -126,6 +127,7 @@ impl TracerConfig {
             enabled: true,
             sample_rate: None,
             sampling_rules: Vec::new(),
+            span_sampling_rules: Vec::new(),
             rate_limit: 100.0,
             trace_id_128_bit: true,
             request_timeout: Duration::from_secs(2),
@@ -141,69 +143,57 @@ impl TracerConfig {
         Self::from_lookup(|key| std::env::var(key).ok())
     }
 
-    pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup` (tests, or
+    /// settings kept elsewhere).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        Self::read(datadog_env::Env::new(&lookup))
+    }
+
+    fn read(env: datadog_env::Env<'_>) -> Self {
         let mut config = Self::new();
-        let non_empty = |key: &str| {
-            lookup(key)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let identity = datadog_env::ServiceIdentity::from_lookup(&lookup);
+        let identity = datadog_env::ServiceIdentity::read(env);
         config.service = Some(identity.service);
         config.env = identity.env;
         config.version = identity.version;
-        if let Some(tags) = non_empty("DD_TAGS") {
-            config.tags = parse_tags(&tags);
-        }
-        config.agent = agent_from_env(&non_empty);
-        if let Some(enabled) = non_empty("DD_TRACE_ENABLED") {
-            config.enabled = parse_bool("DD_TRACE_ENABLED", &enabled).unwrap_or(true);
-        }
-        if let Some(rate) = non_empty("DD_TRACE_SAMPLE_RATE") {
-            config.sample_rate = match rate.parse::<f64>() {
-                Ok(rate) if (0.0..=1.0).contains(&rate) => Some(rate),
-                _ => {
-                    warn(&format!(
-                        "DD_TRACE_SAMPLE_RATE={rate:?} is not a number between 0 and 1; it is ignored"
-                    ));
-                    None
-                }
-            };
-        }
-        if let Some(rules) = non_empty("DD_TRACE_SAMPLING_RULES") {
+        config.tags = identity.tags;
+        config.agent = agent_from_env(env);
+        config.enabled = env.trace_enabled();
+        config.sample_rate = env.sample_rate();
+        if let Some(rules) = env.text("DD_TRACE_SAMPLING_RULES") {
             config.sampling_rules = SamplingRule::parse_json(&rules);
         }
-        if let Some(limit) = non_empty("DD_TRACE_RATE_LIMIT") {
-            match limit.parse::<f64>() {
-                Ok(limit) if !limit.is_nan() => config.rate_limit = limit,
-                _ => warn(&format!(
-                    "DD_TRACE_RATE_LIMIT={limit:?} is not a number; using 100 traces per second"
-                )),
-            }
+        if let Some(rules) = env.text("DD_SPAN_SAMPLING_RULES") {
+            config.span_sampling_rules = SpanSamplingRule::parse_json(&rules);
         }
-        if let Some(value) = non_empty("DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED") {
-            config.trace_id_128_bit =
-                parse_bool("DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED", &value).unwrap_or(true);
+        if let Some(limit) = env.parse(
+            "DD_TRACE_RATE_LIMIT",
+            |limit: &f64| !limit.is_nan(),
+            "a number",
+            "100 traces per second",
+        ) {
+            config.rate_limit = limit;
         }
-        if let Some(timeout) = non_empty("DD_TRACE_AGENT_TIMEOUT_SECONDS") {
-            match timeout.parse::<f64>() {
-                Ok(seconds) if seconds > 0.0 && seconds < 3600.0 => {
-                    config.request_timeout = Duration::from_secs_f64(seconds);
-                }
-                _ => warn(&format!(
-                    "DD_TRACE_AGENT_TIMEOUT_SECONDS={timeout:?} is not a positive number of seconds; using 2"
-                )),
-            }
+        config.trace_id_128_bit = env.flag("DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED", true);
+        if let Some(seconds) = env.parse(
+            "DD_TRACE_AGENT_TIMEOUT_SECONDS",
+            |seconds: &f64| *seconds > 0.0 && *seconds < 3600.0,
+            "a positive number of seconds",
+            "2",
+        ) {
+            config.request_timeout = Duration::from_secs_f64(seconds);
         }
         // Cloud Run may freeze the CPU as soon as the last response is sent.
-        config.send_when_idle = non_empty("K_SERVICE").is_some();
-        if let Some(spans) = non_empty("DD_TRACE_PARTIAL_FLUSH_MIN_SPANS") {
-            match spans.parse::<usize>() {
-                Ok(spans) if spans > 0 => config.partial_flush_min_spans = spans,
-                _ => warn(&format!(
-                    "DD_TRACE_PARTIAL_FLUSH_MIN_SPANS={spans:?} is not a positive integer; using 300"
-                )),
-            }
+        config.send_when_idle = env.on_cloud_run();
+        if let Some(spans) = env.parse(
+            "DD_TRACE_PARTIAL_FLUSH_MIN_SPANS",
+            |spans: &usize| *spans > 0,
+            "a positive integer",
+            "300",
+        ) {
+            config.partial_flush_min_spans = spans;
+        }
+        if !env.flag("DD_TRACE_PARTIAL_FLUSH_ENABLED", true) {
+            config.partial_flush_min_spans = usize::MAX;
         }
         config
     }
@@ -274,6 +264,13 @@ impl TracerConfig {
         self
     }
 
+    /// Adds a span sampling rule after the existing ones (`DD_SPAN_SAMPLING_RULES`): spans of
+    /// dropped traces that it keeps are sent alone.
+    pub fn span_sampling_rule(mut self, rule: SpanSamplingRule) -> Self {
+        self.span_sampling_rules.push(rule);
+        self
+    }
+
     /// Traces per second that sampling rules may keep (`DD_TRACE_RATE_LIMIT`); negative means
     /// no limit.
     pub fn rate_limit(mut self, per_second: f64) -> Self {
@@ -324,64 +321,37 @@ impl TracerConfig {
     }
 }
 
-fn agent_from_env(non_empty: &impl Fn(&str) -> Option<String>) -> AgentAddress {
-    if let Some(url) = non_empty("DD_TRACE_AGENT_URL") {
+fn agent_from_env(env: datadog_env::Env<'_>) -> AgentAddress {
+    if let Some(url) = env.text("DD_TRACE_AGENT_URL") {
         if let Some(address) = AgentAddress::parse(&url) {
             return address;
         }
-        warn(&format!(
-            "DD_TRACE_AGENT_URL={url:?} is not http://host:port or unix:///path; using DD_AGENT_HOST/DD_TRACE_AGENT_PORT"
-        ));
+        datadog_env::warn_invalid(
+            "DD_TRACE_AGENT_URL",
+            &url,
+            "is not http://host:port or unix:///path",
+            "DD_AGENT_HOST/DD_TRACE_AGENT_PORT",
+        );
     }
-    let host = non_empty("DD_AGENT_HOST").unwrap_or_else(|| DEFAULT_HOST.to_owned());
+    let host = env
+        .text("DD_AGENT_HOST")
+        .unwrap_or_else(|| DEFAULT_HOST.to_owned());
     let host = if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]")
     } else {
         host
     };
-    let port = match non_empty("DD_TRACE_AGENT_PORT") {
-        None => DEFAULT_PORT,
-        Some(port) => port
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .unwrap_or_else(|| {
-                warn(&format!(
-                    "DD_TRACE_AGENT_PORT={port:?} is not a port number; using {DEFAULT_PORT}"
-                ));
-                DEFAULT_PORT
-            }),
-    };
+    let port = env
+        .parse(
+            "DD_TRACE_AGENT_PORT",
+            |port: &u16| *port != 0,
+            "a port number",
+            "8126",
+        )
+        .unwrap_or(DEFAULT_PORT);
     AgentAddress::Http {
         authority: format!("{host}:{port}"),
     }
-}
-
-fn parse_bool(key: &str, value: &str) -> Option<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" => Some(false),
-        _ => {
-            warn(&format!(
-                "{key}={value:?} is not a boolean; using the default"
-            ));
-            None
-        }
-    }
-}
-
-/// `DD_TAGS`: `key:value` pairs separated by commas or spaces; a bare key gets an empty value.
-fn parse_tags(tags: &str) -> Vec<(String, String)> {
-    let separator = if tags.contains(',') { ',' } else { ' ' };
-    tags.split(separator)
-        .map(str::trim)
-        .filter(|tag| !tag.is_empty())
-        .filter_map(|tag| {
-            let (key, value) = tag.split_once(':').unwrap_or((tag, ""));
-            let key = key.trim();
-            (!key.is_empty()).then(|| (key.to_owned(), value.trim().to_owned()))
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -479,9 +449,36 @@ mod tests {
         assert_eq!(bad.rate_limit, 100.0);
         assert_eq!(bad.request_timeout, Duration::from_secs(2));
         assert!(bad.sampling_rules.is_empty());
-        assert_eq!(
-            parse_tags("a:1 b:2"),
-            [("a".into(), "1".into()), ("b".into(), "2".into())]
-        );
+    }
+
+    #[test]
+    fn opentelemetry_variables_and_partial_flush() {
+        let otel = config(&[
+            ("OTEL_SERVICE_NAME", "otel-svc"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment=prod,team=a",
+            ),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("DD_TRACE_PARTIAL_FLUSH_ENABLED", "false"),
+            ("DD_SPAN_SAMPLING_RULES", r#"[{"name":"db.*"}]"#),
+        ]);
+        assert_eq!(otel.service.as_deref(), Some("otel-svc"));
+        assert_eq!(otel.env.as_deref(), Some("prod"));
+        assert_eq!(otel.tags, [("team".into(), "a".into())]);
+        assert_eq!(otel.sample_rate, Some(0.25));
+        assert!(!otel.enabled);
+        assert_eq!(otel.partial_flush_min_spans, usize::MAX);
+        assert_eq!(otel.span_sampling_rules.len(), 1);
+        let datadog_wins = config(&[
+            ("DD_SERVICE", "dd-svc"),
+            ("OTEL_SERVICE_NAME", "otel-svc"),
+            ("DD_TRACE_ENABLED", "true"),
+            ("OTEL_TRACES_EXPORTER", "none"),
+        ]);
+        assert_eq!(datadog_wins.service.as_deref(), Some("dd-svc"));
+        assert!(datadog_wins.enabled);
     }
 }

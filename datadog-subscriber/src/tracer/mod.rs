@@ -47,7 +47,7 @@ pub use export::SamplePayload;
 pub use ext::DatadogSpanExt;
 pub use handle::TracerHandle;
 pub use layer::TracerLayer;
-pub use sampling::SamplingRule;
+pub use sampling::{SamplingRule, SpanSamplingRule};
 pub(crate) use span_data::SpanRecord;
 
 use crate::context::SpanContext;

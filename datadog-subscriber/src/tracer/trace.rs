@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use super::config::TracerConfig;
 use super::export::msgpack::SettingsMeta;
 use super::export::{ClosedSpans, Exporter, TraceChunk};
-use super::sampling::{Decision, RuleSubject, Sampler, mechanism};
+use super::sampling::{Decision, RuleSubject, Sampler, SpanSamplingRule, mechanism};
 use super::span_data::SpanFields;
 use crate::context::{
     Baggage, CloudTrace, PropagationTags, SamplingPriority, SpanContext, SpanId, TraceId,
@@ -64,6 +64,8 @@ impl Settings {
 pub(crate) struct Tracer {
     pub(crate) settings: Arc<Settings>,
     pub(crate) sampler: Arc<Sampler>,
+    /// `DD_SPAN_SAMPLING_RULES`, applied to the spans of dropped traces.
+    span_rules: Vec<SpanSamplingRule>,
     pub(crate) exporter: Option<Exporter>,
     /// Traces of this tracer without a sampling decision yet: while there are none, entering a
     /// span has nothing to decide and skips the span lookup.
@@ -104,6 +106,7 @@ impl Tracer {
         Tracer {
             settings,
             sampler,
+            span_rules: config.span_sampling_rules.clone(),
             exporter,
             undecided: AtomicUsize::new(0),
             open_traces: config.send_when_idle.then(|| AtomicUsize::new(0)),
@@ -355,6 +358,28 @@ impl Trace {
             state.finished.swap(0, last);
         } else if state.finished.len() < self.tracer.settings.partial_flush_min_spans {
             return None;
+        }
+        let dropped = state
+            .decision
+            .is_some_and(|decision| !decision.priority.is_keep());
+        if dropped && !self.tracer.span_rules.is_empty() {
+            let settings = &self.tracer.settings;
+            for span in &mut state.finished {
+                let service = span
+                    .service
+                    .clone()
+                    .unwrap_or_else(|| settings.service.clone());
+                if let Some(metrics) = SpanSamplingRule::decide(
+                    &self.tracer.span_rules,
+                    &service,
+                    span.name,
+                    span.span_id,
+                ) {
+                    for (key, value) in metrics {
+                        span.set_metric(key, value);
+                    }
+                }
+            }
         }
         Some(TraceChunk {
             trace_id: self.trace_id,

@@ -1,13 +1,11 @@
-//! Warnings about bad configuration and an unreachable Agent.
-//!
-//! They go to stderr, not through `tracing`: the tracer is the subscriber, and a warning emitted
-//! from inside it would re-enter it (and could be filtered out by the very config it warns about).
+//! Warnings about bad configuration and an unreachable Agent, through the workspace's one
+//! diagnostics channel ([`datadog_env::warn`]: a JSON line on stderr, never through `tracing`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Prints one tracer warning.
 pub(crate) fn warn(message: &str) {
-    eprintln!("datadog-subscriber tracer: {message}");
+    datadog_env::warn(message);
 }
 
 /// A warning printed once until [`reset`](Self::reset): for conditions that repeat (the Agent

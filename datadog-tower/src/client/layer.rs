@@ -82,7 +82,9 @@ impl ClientShared {
         let url = http_tags::url(
             uri,
             None,
-            self.config.query_string.then_some(&self.config.obfuscator),
+            self.config
+                .client_query_string
+                .then_some(&self.config.obfuscator),
         );
         let fields = &self.fields;
         let span = self.template.open([

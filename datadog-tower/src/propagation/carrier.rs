@@ -123,8 +123,7 @@ impl Injector for HeaderMap {
 
 fn warn_invalid_value(name: &str) {
     warn_once!(
-        header = name,
-        "dropping a propagation header whose value is not a valid HTTP header value"
+        "dropping the propagation header {name}: its value is not a valid HTTP header value"
     );
 }
 
@@ -138,10 +137,7 @@ fn insert<E>(headers: &mut HeaderMap, name: &str, value: Result<HeaderValue, E>)
     } else if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
         headers.insert(name, value);
     } else {
-        warn_once!(
-            header = name,
-            "dropping a propagation header with an invalid name"
-        );
+        warn_once!("dropping the propagation header {name:?}: not a valid header name");
     }
 }
 

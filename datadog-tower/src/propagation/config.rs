@@ -208,6 +208,7 @@ enum StyleList {
 fn parse_style_list(variable: &str, value: &str, otel: bool) -> StyleList {
     let mut styles = Vec::new();
     let mut saw_none = false;
+    let mut unknown = Vec::new();
     for name in value.split(',') {
         let name = name.trim_matches([' ', '\t']);
         if name.is_empty() {
@@ -226,12 +227,31 @@ fn parse_style_list(variable: &str, value: &str, otel: bool) -> StyleList {
         match style {
             Some(style) if !styles.contains(&style) => styles.push(style),
             Some(_) => {}
-            None => tracing::warn!(
-                variable,
-                style = name,
-                "unknown trace propagation style ignored (known: datadog, tracecontext, b3multi, b3, baggage, none)"
-            ),
+            None => unknown.push(name),
         }
+    }
+    if !unknown.is_empty() {
+        let fallback = if !styles.is_empty() {
+            styles
+                .iter()
+                .map(|style| style.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        } else if saw_none {
+            "none".to_owned()
+        } else if otel {
+            "the default styles".to_owned()
+        } else {
+            "datadog,tracecontext,baggage".to_owned()
+        };
+        datadog_env::warn_invalid(
+            variable,
+            value,
+            &format!(
+                "names unknown styles {unknown:?} (known: datadog, tracecontext, b3multi, b3, baggage, none)"
+            ),
+            &fallback,
+        );
     }
     if !styles.is_empty() {
         StyleList::Styles(styles)
@@ -265,46 +285,29 @@ impl Env<'_> {
                 StyleList::Disabled => return Vec::new(),
                 StyleList::Styles(styles) => return styles,
                 StyleList::Unrecognised if otel => {}
-                StyleList::Unrecognised => {
-                    tracing::warn!(
-                        variable,
-                        value,
-                        "no known trace propagation style; using the default datadog,tracecontext,baggage"
-                    );
-                    return DEFAULT_STYLES.to_vec();
-                }
+                StyleList::Unrecognised => return DEFAULT_STYLES.to_vec(),
             }
         }
         DEFAULT_STYLES.to_vec()
     }
 
+    fn env(&self) -> datadog_env::Env<'_> {
+        datadog_env::Env::new(self.lookup)
+    }
+
     fn boolean(&self, name: &str, default: bool) -> bool {
-        let Some(value) = self.get(name) else {
-            return default;
-        };
-        match value.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" => true,
-            "false" | "0" => false,
-            _ => {
-                tracing::warn!(variable = name, value, default, "invalid boolean ignored");
-                default
-            }
-        }
+        self.env().flag(name, default)
     }
 
     fn count(&self, name: &str, default: usize) -> usize {
-        let Some(value) = self.get(name) else {
-            return default;
-        };
-        value.trim().parse().unwrap_or_else(|_| {
-            tracing::warn!(
-                variable = name,
-                value,
-                default,
-                "invalid non-negative integer ignored"
-            );
-            default
-        })
+        self.env()
+            .parse(
+                name,
+                |_: &usize| true,
+                "a non-negative integer",
+                &default.to_string(),
+            )
+            .unwrap_or(default)
     }
 
     fn behavior(&self, name: &str, default: ExtractBehavior) -> ExtractBehavior {
@@ -312,11 +315,11 @@ impl Env<'_> {
             return default;
         };
         ExtractBehavior::from_name(&value).unwrap_or_else(|| {
-            tracing::warn!(
-                variable = name,
-                value,
-                default = ?default,
-                "invalid extract behavior (continue, restart, ignore) ignored"
+            datadog_env::warn_invalid(
+                name,
+                &value,
+                "is not continue, restart or ignore",
+                &format!("{default:?}").to_ascii_lowercase(),
             );
             default
         })

@@ -18,14 +18,14 @@
 //! parent id. Carriers are [`http::HeaderMap`] or any string map (message headers), through
 //! [`Extractor`] and [`Injector`]. Bad header bytes never panic: the style yields nothing.
 
-/// Logs a warning the first time a call site is reached (bad input repeats on every request).
+/// Warns the first time a call site is reached (bad input repeats on every request).
 macro_rules! warn_once {
     ($($arg:tt)*) => {{
         static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if !WARNED.load(std::sync::atomic::Ordering::Relaxed)
             && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed)
         {
-            tracing::warn!($($arg)*);
+            datadog_env::warn(&format!($($arg)*));
         }
     }};
 }

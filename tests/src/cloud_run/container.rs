@@ -153,8 +153,10 @@ fn read_lines(pipe: impl Read + Send + 'static, lines: Lines) -> JoinHandle<()> 
 
 /// Sends `SIG<name>` to `pid` (the `kill` command: the tests crate has no unsafe code).
 pub(super) fn signal(pid: u32, name: &str) {
+    // The process may be gone already (Drop after exit): that is not worth a message.
     let _ = Command::new("kill")
         .args([format!("-{name}"), pid.to_string()])
+        .stderr(Stdio::null())
         .status();
 }
 

@@ -5,10 +5,12 @@ mod agent_rates;
 mod glob;
 mod rate_limiter;
 mod rules;
+mod span_rules;
 
 pub(crate) use agent_rates::AgentRates;
 pub(crate) use rules::RuleSubject;
 pub use rules::SamplingRule;
+pub use span_rules::SpanSamplingRule;
 
 use rate_limiter::RateLimiter;
 
