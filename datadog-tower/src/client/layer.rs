@@ -143,9 +143,13 @@ impl DatadogClientLayer {
 }
 
 impl Default for DatadogClientLayer {
-    /// Same as [`DatadogClientLayer::from_env`].
+    /// Datadog's defaults, ignoring the environment (use [`DatadogClientLayer::from_env`] to
+    /// read it).
     fn default() -> Self {
-        Self::from_env()
+        Self::builder()
+            .propagator(Propagator::default())
+            .config(HttpConfig::default())
+            .build()
     }
 }
 

@@ -120,6 +120,12 @@ impl Propagator {
         Propagator::builder().build()
     }
 
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup` (tests, or settings
+    /// kept elsewhere).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String> + 'static) -> Self {
+        Propagator::builder().env_source(lookup).build()
+    }
+
     /// A builder; settings made in code win over the environment.
     pub fn builder() -> PropagatorBuilder {
         PropagatorBuilder::default()

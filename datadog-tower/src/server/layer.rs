@@ -196,9 +196,14 @@ impl DatadogServerLayer {
 }
 
 impl Default for DatadogServerLayer {
-    /// Same as [`DatadogServerLayer::from_env`].
+    /// Datadog's defaults, ignoring the environment (use [`DatadogServerLayer::from_env`] to
+    /// read it).
     fn default() -> Self {
-        Self::from_env()
+        Self::builder()
+            .propagator(Propagator::default())
+            .config(HttpConfig::default())
+            .cloud_trace(false)
+            .build()
     }
 }
 
