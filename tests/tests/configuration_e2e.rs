@@ -204,3 +204,37 @@ fn the_startup_report_appears_when_asked_for() {
     assert!(ended.status.success(), "{ended:?}: {:?}", debug.stderr());
     assert_eq!(report(&debug).len(), 1);
 }
+
+#[test]
+fn dd_tags_in_both_spellings_tag_spans_and_metrics_alike() {
+    for spelling in [
+        "team:a region:eu",
+        "team:a,region:eu",
+        " team:a , region:eu ",
+    ] {
+        let logs = TempDir::new("config-tags");
+        let mut cloud_run = deploy("sidecar", &[("DD_TAGS", spelling)], Some(&logs));
+        assert_eq!(cloud_run.get("/", &[]).status, 200);
+        let traces = cloud_run
+            .agent()
+            .wait_for_traces(PATIENCE, |traces| !request_spans(traces).is_empty());
+        let span = request_spans(&traces).remove(0);
+        assert_eq!(span["meta"]["team"], "a", "{spelling:?}");
+        assert_eq!(span["meta"]["region"], "eu", "{spelling:?}");
+        let metric = wait_for(PATIENCE, || {
+            cloud_run
+                .statsd()
+                .metrics()
+                .into_iter()
+                .find(|metric| metric.name == "our-sample-app.sample-metric")
+        })
+        .expect("the sample metric");
+        for tag in ["team:a", "region:eu"] {
+            assert!(
+                metric.tags.contains(&tag.to_owned()),
+                "{spelling:?}: {metric:?}"
+            );
+        }
+        assert!(cloud_run.terminate().status.success());
+    }
+}

@@ -389,3 +389,43 @@ async fn every_baggage_key_is_tagged_with_a_star() {
         Some("503")
     );
 }
+
+#[tokio::test]
+async fn client_and_server_query_strings_have_their_own_switches() {
+    use datadog_tower::DatadogClientLayer;
+    use tower::ServiceExt;
+
+    let agent = TestAgent::start();
+    let (_guard, handle) = install_tracer(&agent, "query-switches", "info");
+    agent.start_session(None);
+    // One environment for both layers: the client leaves its query string out, the server not.
+    let config = || {
+        HttpConfig::from_lookup(|name| {
+            (name == "DD_TRACE_HTTP_CLIENT_TAG_QUERY_STRING").then(|| "0".to_owned())
+        })
+    };
+    let server = serve(routes().layer(layer(config()))).await;
+    let client = ServiceBuilder::new()
+        .layer(DatadogClientLayer::builder().config(config()).build())
+        .service(http_client());
+    let request = http::Request::get(format!("http://{server}/users/1?page=2"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = client.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let spans = wait_for_spans(&agent, &handle, 2).await;
+    let server_span = by_resource(&spans, "GET /users/{id}");
+    assert_eq!(
+        meta(server_span, "http.url"),
+        Some(format!("http://{server}/users/1?page=2").as_str())
+    );
+    let client_span = spans
+        .iter()
+        .find(|span| meta(span, "span.kind") == Some("client"))
+        .expect("the client span");
+    assert_eq!(
+        meta(client_span, "http.url"),
+        Some(format!("http://{server}/users/1").as_str())
+    );
+}
