@@ -7,6 +7,7 @@ mod examples_support;
 use std::time::Duration;
 
 use datadog_e2e_tests::cloud_run::{CloudRun, Deployment, wait_for};
+use datadog_e2e_tests::dogstatsd_sink::MetricMessage;
 use examples_support::{PATIENCE, TempDir, example_binary, log_matches_span, request_spans};
 use serde_json::Value;
 
@@ -30,6 +31,18 @@ fn hello_line(cloud_run: &CloudRun) -> Value {
             .find(|line| line["message"] == "Hello world!")
     })
     .expect("the request's log line")
+}
+
+/// The sidecar's first `our-sample-app.sample-metric` at the DogStatsD sink.
+fn sample_metric(cloud_run: &CloudRun) -> MetricMessage {
+    wait_for(PATIENCE, || {
+        cloud_run
+            .statsd()
+            .metrics()
+            .into_iter()
+            .find(|metric| metric.name == "our-sample-app.sample-metric")
+    })
+    .expect("the sample metric")
 }
 
 /// stderr lines that parse as the diagnostics channel's JSON.
@@ -70,14 +83,7 @@ fn opentelemetry_variables_name_the_service_in_spans_logs_and_metrics() {
     assert_eq!(line["dd.env"], "prod");
     assert_eq!(line["dd.version"], "3.1.0");
 
-    let metric = wait_for(PATIENCE, || {
-        cloud_run
-            .statsd()
-            .metrics()
-            .into_iter()
-            .find(|metric| metric.name == "our-sample-app.sample-metric")
-    })
-    .expect("the sample metric");
+    let metric = sample_metric(&cloud_run);
     for tag in [
         "service:otel-checkout",
         "env:prod",
@@ -221,14 +227,7 @@ fn dd_tags_in_both_spellings_tag_spans_and_metrics_alike() {
         let span = request_spans(&traces).remove(0);
         assert_eq!(span["meta"]["team"], "a", "{spelling:?}");
         assert_eq!(span["meta"]["region"], "eu", "{spelling:?}");
-        let metric = wait_for(PATIENCE, || {
-            cloud_run
-                .statsd()
-                .metrics()
-                .into_iter()
-                .find(|metric| metric.name == "our-sample-app.sample-metric")
-        })
-        .expect("the sample metric");
+        let metric = sample_metric(&cloud_run);
         for tag in ["team:a", "region:eu"] {
             assert!(
                 metric.tags.contains(&tag.to_owned()),

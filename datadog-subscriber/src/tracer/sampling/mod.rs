@@ -124,9 +124,15 @@ impl Sampler {
     }
 }
 
-/// Datadog's deterministic rate sampling on the lower 64 bits of the trace id (Knuth's
-/// multiplicative hash), so every SDK makes the same choice for the same trace.
+/// Datadog's deterministic rate sampling on the lower 64 bits of the trace id, so every SDK makes
+/// the same choice for the same trace.
 pub(crate) fn sampled_by_rate(trace_id: TraceId, rate: f64) -> bool {
+    kept_by_hash(trace_id.low(), rate)
+}
+
+/// Datadog's deterministic draw on an id (Knuth's multiplicative hash): a trace id's lower half
+/// for trace sampling, a span id for single span sampling.
+pub(crate) fn kept_by_hash(id: u64, rate: f64) -> bool {
     const KNUTH_FACTOR: u64 = 1_111_111_111_111_111_111;
     if rate >= 1.0 {
         return true;
@@ -134,7 +140,16 @@ pub(crate) fn sampled_by_rate(trace_id: TraceId, rate: f64) -> bool {
     if rate <= 0.0 || rate.is_nan() {
         return false;
     }
-    trace_id.low().wrapping_mul(KNUTH_FACTOR) <= (rate * u64::MAX as f64) as u64
+    id.wrapping_mul(KNUTH_FACTOR) <= (rate * u64::MAX as f64) as u64
+}
+
+/// A rule's rate as given in code: clamped to `[0, 1]`, NaN counting as 1.
+pub(crate) fn clamp_rate(rate: f64) -> f64 {
+    if rate.is_nan() {
+        1.0
+    } else {
+        rate.clamp(0.0, 1.0)
+    }
 }
 
 #[cfg(test)]

@@ -43,11 +43,7 @@ impl SamplingRule {
             name: None,
             resource: None,
             tags: Vec::new(),
-            sample_rate: if sample_rate.is_nan() {
-                1.0
-            } else {
-                sample_rate.clamp(0.0, 1.0)
-            },
+            sample_rate: super::clamp_rate(sample_rate),
         }
     }
 

@@ -63,11 +63,7 @@ impl SpanSamplingRule {
         SpanSamplingRule {
             service: None,
             name: None,
-            sample_rate: if sample_rate.is_nan() {
-                1.0
-            } else {
-                sample_rate.clamp(0.0, 1.0)
-            },
+            sample_rate: super::clamp_rate(sample_rate),
             max_per_second: None,
             limiter: None,
         }
@@ -111,7 +107,7 @@ impl SpanSamplingRule {
         span_id: SpanId,
     ) -> Option<[(&'static str, f64); 3]> {
         let rule = rules.iter().find(|rule| rule.matches(service, name))?;
-        if !kept_by_rate(span_id, rule.sample_rate) {
+        if !super::kept_by_hash(span_id.as_u64(), rule.sample_rate) {
             return None;
         }
         if let Some(limiter) = &rule.limiter
@@ -197,18 +193,6 @@ impl SpanSamplingRule {
         }
         Ok(parsed)
     }
-}
-
-/// Datadog's span sampling draw: Knuth's multiplicative hash of the span id.
-fn kept_by_rate(span_id: SpanId, rate: f64) -> bool {
-    const KNUTH_FACTOR: u64 = 1_111_111_111_111_111_111;
-    if rate >= 1.0 {
-        return true;
-    }
-    if rate <= 0.0 {
-        return false;
-    }
-    span_id.as_u64().wrapping_mul(KNUTH_FACTOR) <= (rate * u64::MAX as f64) as u64
 }
 
 #[cfg(test)]
