@@ -21,6 +21,7 @@ pub mod propagation;
 pub mod client;
 pub mod client_ip;
 pub mod config;
+pub mod grpc;
 pub mod header_tags;
 pub mod http_tags;
 mod inject;
