@@ -8,7 +8,7 @@ use tracing::{Level, Span};
 use super::method::GrpcMethod;
 use super::status::{self, CANCELLED, UNKNOWN, code_name};
 use super::tags::{self, field as grpc_field};
-use super::{GrpcConfig, record_method};
+use super::{GrpcConfig, method_values};
 use crate::http_tags;
 use crate::span_callsite::SpanTemplate;
 
@@ -77,24 +77,32 @@ impl ClientShape {
             _ => None,
         });
         let fields = &self.fields;
-        let span = self.template.open([
+        let [
+            system,
+            service,
+            rpc_method,
+            full,
+            path,
+            package,
+            service_name,
+            name,
+        ] = method_values(&self.grpc_fields, method.as_ref());
+        self.template.open([
             (&fields[0], Some(&"client" as &dyn Value)),
             (&fields[1], Some(&tags::SPAN_TYPE as &dyn Value)),
             (&fields[2], Some(&component as &dyn Value)),
             (&fields[3], Some(&resource as &dyn Value)),
             (&fields[4], host.as_ref().map(|h| h as &dyn Value)),
             (&fields[5], port.as_ref().map(|p| p as &dyn Value)),
-            (
-                &self.grpc_fields[grpc_field::SYSTEM],
-                Some(&"grpc" as &dyn Value),
-            ),
-        ]);
-        if let Some(method) = method
-            && !span.is_disabled()
-        {
-            record_method(&span, &self.grpc_fields, &method);
-        }
-        span
+            system,
+            service,
+            rpc_method,
+            full,
+            path,
+            package,
+            service_name,
+            name,
+        ])
     }
 
     /// Tags the status of the response head (trailers-only answers, or a non-200 HTTP status);

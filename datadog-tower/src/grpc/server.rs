@@ -8,7 +8,7 @@ use tracing::field::Value;
 use super::method::GrpcMethod;
 use super::status::{self, CANCELLED, UNIMPLEMENTED, UNKNOWN, code_name};
 use super::tags::{self, field as grpc_field};
-use super::{Call, record_method};
+use super::{Call, method_values};
 use crate::server::layer::{ServerShared, SpanShape, field};
 use crate::server::{RequestState, peer_ip};
 use crate::{client_ip, header_tags::header_value};
@@ -42,6 +42,16 @@ pub(crate) fn open_span<B>(shared: &ServerShared, shape: &SpanShape, request: &R
         .grpc_fields
         .as_ref()
         .expect("gRPC shapes declare the gRPC fields");
+    let [
+        system,
+        service,
+        rpc_method,
+        full,
+        path,
+        package,
+        service_name,
+        name,
+    ] = method_values(grpc, method.as_ref());
     let span = shape.template.open([
         (&fields[field::SPAN_KIND], Some(&"server" as &dyn Value)),
         (
@@ -62,12 +72,16 @@ pub(crate) fn open_span<B>(shared: &ServerShared, shape: &SpanShape, request: &R
             client_ip.as_ref().map(|ip| ip as &dyn Value),
         ),
         (&fields[field::MEASURED], Some(&1_i64 as &dyn Value)),
-        (&grpc[grpc_field::SYSTEM], Some(&"grpc" as &dyn Value)),
+        system,
+        service,
+        rpc_method,
+        full,
+        path,
+        package,
+        service_name,
+        name,
     ]);
     if !span.is_disabled() {
-        if let Some(method) = method {
-            record_method(&span, grpc, &method);
-        }
         for (header, request_field, _) in &shape.header_fields {
             if let Some(value) = header_value(headers, header) {
                 span.record(request_field, value.as_str());
