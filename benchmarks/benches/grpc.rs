@@ -7,6 +7,10 @@
 //! - `datadog_tower`: the same layers under the `datadog-subscriber` tracer (two spans a call,
 //!   encoded for export on the tracer's worker; traces go to a closed loopback port).
 //!
+//! Both traced setups filter at `INFO`, as `datadog_subscriber::init` does by default
+//! (`RUST_LOG=info`): without a filter, every `trace!`/`debug!` span and event of h2, hyper and
+//! tonic would be recorded too, which measures those crates' diagnostics, not our layers.
+//!
 //! The ratio `datadog_tower / bare_tonic` is what tracing a gRPC call costs end to end (client
 //! and server side together, both on this thread).
 //!
@@ -30,6 +34,7 @@ use tonic_health::ServingStatus;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 use tracing::Subscriber;
+use tracing::level_filters::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 
 use benchmarks::{bare_registry, closed_port_url};
@@ -138,7 +143,7 @@ fn unary_call(c: &mut Criterion) {
         &runtime,
         "parts/layers",
         &traced,
-        Some(Box::new(bare_registry())),
+        Some(Box::new(bare_registry().with(LevelFilter::INFO))),
     );
     let (tracer, handle) = TracerConfig::new()
         .service("bench")
@@ -149,7 +154,11 @@ fn unary_call(c: &mut Criterion) {
         &runtime,
         "datadog_tower",
         &traced,
-        Some(Box::new(tracing_subscriber::registry().with(tracer))),
+        Some(Box::new(
+            tracing_subscriber::registry()
+                .with(LevelFilter::INFO)
+                .with(tracer),
+        )),
     );
     let _ = handle.shutdown(Duration::from_secs(1));
 }
