@@ -12,7 +12,9 @@
 //! tonic would be recorded too, which measures those crates' diagnostics, not our layers.
 //!
 //! The ratio `datadog_tower / bare_tonic` is what tracing a gRPC call costs end to end (client
-//! and server side together, both on this thread).
+//! and server side together, both on this thread). On a shared machine the load drifts between
+//! criterion's groups, so the bench also prints that ratio from interleaved calls (one bare, one
+//! traced, and so on), as the ratio of the medians.
 //!
 //! ```sh
 //! cargo bench -p benchmarks --bench grpc -- --warm-up-time 1 --measurement-time 3
@@ -20,7 +22,7 @@
 
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use datadog_subscriber::tracer::TracerConfig;
@@ -145,22 +147,76 @@ fn unary_call(c: &mut Criterion) {
         &traced,
         Some(Box::new(bare_registry().with(LevelFilter::INFO))),
     );
-    let (tracer, handle) = TracerConfig::new()
-        .service("bench")
-        .agent_url(&closed_port_url())
-        .build();
+    let traced_subscriber = || {
+        let (tracer, handle) = TracerConfig::new()
+            .service("bench")
+            .agent_url(&closed_port_url())
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(LevelFilter::INFO)
+            .with(tracer);
+        (subscriber, handle)
+    };
+    let (subscriber, handle) = traced_subscriber();
     bench_calls(
         c,
         &runtime,
         "datadog_tower",
         &traced,
-        Some(Box::new(
-            tracing_subscriber::registry()
-                .with(LevelFilter::INFO)
-                .with(tracer),
-        )),
+        Some(Box::new(subscriber)),
     );
     let _ = handle.shutdown(Duration::from_secs(1));
+
+    let (subscriber, handle) = traced_subscriber();
+    interleaved_ratio(
+        &runtime,
+        &bare,
+        &traced,
+        &tracing::Dispatch::new(subscriber),
+    );
+    let _ = handle.shutdown(Duration::from_secs(1));
+}
+
+/// Calls alternately bare and traced, and prints the ratio of the median call times.
+fn interleaved_ratio<B, T>(
+    runtime: &tokio::runtime::Runtime,
+    bare: &HealthClient<B>,
+    traced: &HealthClient<T>,
+    dispatch: &tracing::Dispatch,
+) where
+    B: tonic::client::GrpcService<tonic::body::Body> + Clone,
+    B::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    <B::ResponseBody as http_body::Body>::Error: Into<tonic::codegen::StdError> + Send,
+    B::Error: Into<tonic::codegen::StdError>,
+    T: tonic::client::GrpcService<tonic::body::Body> + Clone,
+    T::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    <T::ResponseBody as http_body::Body>::Error: Into<tonic::codegen::StdError> + Send,
+    T::Error: Into<tonic::codegen::StdError>,
+{
+    const CALLS: usize = 3000;
+    let mut bare_times = Vec::with_capacity(CALLS);
+    let mut traced_times = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let mut client = bare.clone();
+        let started = Instant::now();
+        runtime.block_on(async move { client.check(request()).await.expect("SERVING") });
+        bare_times.push(started.elapsed());
+        let mut client = traced.clone();
+        let started = Instant::now();
+        tracing::dispatcher::with_default(dispatch, || {
+            runtime.block_on(async move { client.check(request()).await.expect("SERVING") })
+        });
+        traced_times.push(started.elapsed());
+    }
+    let median = |times: &mut Vec<Duration>| {
+        times.sort_unstable();
+        times[times.len() / 2]
+    };
+    let (bare, traced) = (median(&mut bare_times), median(&mut traced_times));
+    println!(
+        "grpc/interleaved: bare_tonic median {bare:?}, datadog_tower median {traced:?}, ratio {:.2}",
+        traced.as_secs_f64() / bare.as_secs_f64()
+    );
 }
 
 criterion_group!(benches, unary_call);
