@@ -5,10 +5,12 @@
 mod examples_support;
 
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use datadog_e2e_tests::test_agent::TestAgent;
-use examples_support::{App, PATIENCE, example_binary};
+use examples_support::{App, CLOUD_RUN_SHUTDOWN_BUDGET, PATIENCE, example_binary};
 use serde_json::Value;
+use tokio_stream::StreamExt;
 
 fn start(agent: &TestAgent) -> App {
     App::start(
@@ -96,4 +98,62 @@ fn the_check_client_and_the_server_form_one_trace() {
         .filter(|s| s["metrics"]["grpc.status.code"] == 5.0)
         .count();
     assert_eq!(not_found, 2, "{spans:#?}");
+}
+
+#[test]
+fn sigterm_during_an_endless_stream_exits_in_time_with_the_streams_span_delivered() {
+    let agent = TestAgent::start();
+    agent.start_session(None);
+    let mut app = start(&agent);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // A Watch stream: it only ends when the server says so.
+    let mut stream = runtime.block_on(async {
+        let channel =
+            tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{}", app.port()))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+        let mut stream = health
+            .watch(tonic_health::pb::HealthCheckRequest {
+                service: "datadog.example.Hello".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        stream.next().await.unwrap().unwrap();
+        stream
+    });
+
+    let signalled = Instant::now();
+    app.send_sigterm();
+    let status = app.wait_for_exit(signalled);
+    let took = signalled.elapsed();
+    eprintln!("exited {took:?} after SIGTERM with a stream open");
+    assert!(status.success(), "exit status {status}");
+    assert!(took < CLOUD_RUN_SHUTDOWN_BUDGET, "{took:?}");
+    // The stream was cut by the server's exit, not ended with a status.
+    let end = runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(5), stream.next()).await });
+    assert!(
+        !matches!(end, Ok(Some(Ok(_)))),
+        "the stream went on after the exit: {end:?}"
+    );
+
+    // The stream's span was ended and handed over before the process exited.
+    let traces = agent.wait_for_traces(Duration::ZERO, |traces| !grpc_spans(traces).is_empty());
+    let spans = grpc_spans(&traces);
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    let server = &spans[0];
+    assert_eq!(server["resource"], "/grpc.health.v1.Health/Watch");
+    assert_eq!(server["metrics"]["grpc.status.code"], 1.0, "{server:#?}");
+    assert_eq!(
+        server["error"], 0,
+        "CANCELLED is no server error: {server:#?}"
+    );
+    assert_eq!(server["meta"]["http.response.body.dropped"], "true");
 }

@@ -9,6 +9,7 @@ mod config;
 mod shutdown;
 
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use datadog_tower::DatadogServerLayer;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -18,23 +19,20 @@ use tonic_health::ServingStatus;
 /// The service this example reports healthy (besides the server as a whole, `""`).
 pub const SERVICE: &str = "datadog.example.Hello";
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // The tracer and JSON logs on stdout, configured from the DD_* variables.
-    let datadog = datadog_subscriber::init();
-    let port = config::port();
-    let (reporter, health) = tonic_health::server::health_reporter();
-    reporter
-        .set_service_status(SERVICE, ServingStatus::Serving)
-        .await;
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await?;
-    tracing::info!("starting server on port {port}");
-    let served = Server::builder()
-        // The same layer as for axum: it recognises gRPC by its content type.
-        .layer(DatadogServerLayer::from_env())
-        .add_service(health)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown::signal())
-        .await;
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    // The tracer and JSON logs on stdout, configured from the DD_* variables (inside the
+    // runtime, so that DD_RUNTIME_METRICS_ENABLED reports on it).
+    let datadog = {
+        let _runtime = runtime.enter();
+        datadog_subscriber::init()
+    };
+    let served = runtime.block_on(serve());
+    // tonic runs each connection in a task of its own: shutting the runtime down drops the
+    // streams still open after the drain, which ends their spans (CANCELLED) before the flush.
+    runtime.shutdown_timeout(Duration::from_millis(200));
     // serverless-init flushes only after this process has exited: hand it everything now.
     if !datadog.shutdown(shutdown::FLUSH_TIMEOUT) {
         eprintln!(
@@ -42,5 +40,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             shutdown::FLUSH_TIMEOUT
         );
     }
-    Ok(served?)
+    served
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+    let port = config::port();
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status(SERVICE, ServingStatus::Serving)
+        .await;
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await?;
+    tracing::info!("starting server on port {port}");
+    let incoming = TcpListenerStream::new(listener);
+    shutdown::serve(|stopping| {
+        Server::builder()
+            // The same layer as for axum: it recognises gRPC by its content type.
+            .layer(DatadogServerLayer::from_env())
+            .add_service(health)
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = stopping.await;
+            })
+    })
+    .await?;
+    Ok(())
 }
