@@ -15,6 +15,8 @@
 //! - `error`, `error.message` (the decoded `grpc-message`) and `error.type` (the code's name) for
 //!   the codes in [`GrpcConfig`] (`DD_GRPC_SERVER_ERROR_STATUSES`, default `2-16`;
 //!   `DD_GRPC_CLIENT_ERROR_STATUSES`, default `1-16`);
+//! - on client spans, `out.host` and `network.destination.port` when the request URI is absolute
+//!   (tonic's `Channel` adds the origin below the layer, so tonic calls have none);
 //! - the trace travels in the call's metadata, which is HTTP/2 headers: every configured
 //!   propagation style is extracted and injected as for HTTP, header tags
 //!   (`DD_TRACE_HEADER_TAGS`) and baggage tags apply to metadata.
