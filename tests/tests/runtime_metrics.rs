@@ -186,3 +186,36 @@ fn nothing_is_sent_when_disabled() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(sink.messages().is_empty(), "{:#?}", sink.messages());
 }
+
+#[test]
+fn no_receiver_on_the_dogstatsd_port_changes_nothing_and_shutdown_stays_prompt() {
+    // Nobody listens on this port: every datagram is refused.
+    let closed = datadog_e2e_tests::free_port();
+    let (_dispatch, guard) = datadog_subscriber::builder()
+        .filter("info")
+        .tracer(|tracer| tracer.enabled(false))
+        .runtime_metrics(|metrics| {
+            metrics
+                .enabled(true)
+                .interval(Duration::from_millis(10))
+                .statsd(StatsdBuilder::new().url(&format!("udp://127.0.0.1:{closed}")))
+        })
+        .build();
+    let metrics = guard.runtime_metrics().expect("enabled");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while metrics.rounds() < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} rounds in 20 s",
+            metrics.rounds()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let started = std::time::Instant::now();
+    assert!(guard.shutdown(Duration::from_secs(10)));
+    let took = started.elapsed();
+    eprintln!("shutdown with runtime metrics on took {took:?}");
+    let rounds = metrics.rounds();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(metrics.rounds(), rounds, "the thread stopped");
+}
