@@ -17,6 +17,8 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 
 use crate::logs::{LogConfig, LogGuard};
+#[cfg(feature = "runtime-metrics")]
+use crate::runtime_metrics::{RuntimeMetrics, RuntimeMetricsConfig};
 use crate::tracer::{TracerConfig, TracerHandle};
 
 /// How long dropping a [`DatadogGuard`] waits for traces and logs to be written.
@@ -48,6 +50,8 @@ pub fn builder() -> Builder {
         tracer: TracerConfig::from_env(),
         logs: LogConfig::from_env(),
         filter: None,
+        #[cfg(feature = "runtime-metrics")]
+        runtime_metrics: RuntimeMetricsConfig::from_env(),
     }
 }
 
@@ -57,6 +61,8 @@ pub struct Builder {
     tracer: TracerConfig,
     logs: LogConfig,
     filter: Option<String>,
+    #[cfg(feature = "runtime-metrics")]
+    runtime_metrics: RuntimeMetricsConfig,
 }
 
 impl Builder {
@@ -102,6 +108,17 @@ impl Builder {
         self
     }
 
+    /// Adjusts the runtime metrics (`DD_RUNTIME_METRICS_ENABLED`); see
+    /// [`runtime_metrics`](crate::runtime_metrics).
+    #[cfg(feature = "runtime-metrics")]
+    pub fn runtime_metrics(
+        mut self,
+        configure: impl FnOnce(RuntimeMetricsConfig) -> RuntimeMetricsConfig,
+    ) -> Self {
+        self.runtime_metrics = configure(self.runtime_metrics);
+        self
+    }
+
     /// Builds the subscriber without installing it (for `tracing::dispatcher::with_default`, or
     /// to install it yourself) and its guard.
     pub fn build(self) -> (Dispatch, DatadogGuard) {
@@ -109,11 +126,21 @@ impl Builder {
         let filter = env_filter(self.filter);
         let (tracer_layer, tracer) = self.tracer.build();
         let (log_layer, logs) = self.logs.build();
+        #[cfg(feature = "runtime-metrics")]
+        let runtime_metrics = self.runtime_metrics.start(&tracer);
         let subscriber = tracing_subscriber::registry()
             .with(filter)
             .with(tracer_layer)
             .with(log_layer);
-        (Dispatch::new(subscriber), DatadogGuard { tracer, logs })
+        (
+            Dispatch::new(subscriber),
+            DatadogGuard {
+                tracer,
+                logs,
+                #[cfg(feature = "runtime-metrics")]
+                runtime_metrics,
+            },
+        )
     }
 
     /// Builds and installs the subscriber as the global default. If one is already installed,
@@ -152,6 +179,8 @@ fn env_filter(directives: Option<String>) -> EnvFilter {
 pub struct DatadogGuard {
     tracer: TracerHandle,
     logs: LogGuard,
+    #[cfg(feature = "runtime-metrics")]
+    runtime_metrics: Option<RuntimeMetrics>,
 }
 
 impl DatadogGuard {
@@ -166,10 +195,15 @@ impl DatadogGuard {
         traces && logs
     }
 
-    /// Flushes, then stops the export worker and the log writer (later traces and lines are
-    /// dropped and counted). Traces go first: the deadline covers both.
+    /// Stops the runtime metrics, flushes, then stops the export worker and the log writer
+    /// (later traces and lines are dropped and counted). Traces go first: the deadline covers
+    /// both.
     pub fn shutdown(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
+        #[cfg(feature = "runtime-metrics")]
+        if let Some(runtime_metrics) = &self.runtime_metrics {
+            runtime_metrics.stop();
+        }
         let traces = self.tracer.shutdown(timeout);
         let logs = self
             .logs
@@ -185,6 +219,12 @@ impl DatadogGuard {
     /// The log writer's guard (flush, counters).
     pub fn logs(&self) -> &LogGuard {
         &self.logs
+    }
+
+    /// The runtime metrics reporter, when enabled.
+    #[cfg(feature = "runtime-metrics")]
+    pub fn runtime_metrics(&self) -> Option<&RuntimeMetrics> {
+        self.runtime_metrics.as_ref()
     }
 }
 

@@ -10,6 +10,8 @@
 //!   log line is stamped with, and the trace that stays current when `RUST_LOG` filters out a span.
 //! - [`logs`]: the JSON log layer (Datadog and Cloud Logging attributes, `dd.trace_id`/`dd.span_id`)
 //!   and its non-blocking writers (stdout, the sidecar's log file, or both).
+//! - `runtime_metrics` (feature `runtime-metrics`, on by default): process and tokio gauges over
+//!   DogStatsD, tagged with the tracer's `runtime-id` (`DD_RUNTIME_METRICS_ENABLED`).
 //!
 //! ```
 //! use datadog_subscriber::context::{SpanContext, SpanId, TraceId, SamplingPriority};
@@ -24,6 +26,8 @@ pub mod context;
 pub mod correlation;
 mod init;
 pub mod logs;
+#[cfg(feature = "runtime-metrics")]
+pub mod runtime_metrics;
 mod startup_report;
 pub mod tracer;
 

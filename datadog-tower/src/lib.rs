@@ -4,8 +4,9 @@
 //! This crate turns HTTP headers into a remote parent context and back, exactly as Datadog's SDKs
 //! do (`datadog`, `tracecontext`, `b3multi`, `b3`, `baggage` styles and the `DD_TRACE_PROPAGATION_*`
 //! settings), and wraps services so that every request continues its upstream trace and passes it
-//! on downstream. The trace model it reads and writes is
-//! [`datadog_subscriber::context`]; the tracer that turns request spans into Datadog spans lives in
+//! on downstream. The same layers trace gRPC calls (tonic servers and channels) the way Datadog's
+//! tracers do, recognised by their content type; see [`grpc`]. The trace model it reads and
+//! writes is [`datadog_subscriber::context`]; the tracer that turns request spans into Datadog spans lives in
 //! `datadog-subscriber`.
 //!
 //! ```
@@ -22,6 +23,7 @@ pub mod client;
 pub mod client_ip;
 pub mod cloud_trace;
 pub mod config;
+pub mod grpc;
 pub mod header_tags;
 pub mod http_tags;
 mod inject;

@@ -40,8 +40,9 @@ impl DatadogReqwestMiddleware {
             shared: Arc::new(ClientShared::new(
                 propagator.unwrap_or_else(Propagator::from_env),
                 config.unwrap_or_else(HttpConfig::from_env),
-                Cow::Borrowed("reqwest"),
+                Some(Cow::Borrowed("reqwest")),
                 Level::INFO,
+                crate::grpc::GrpcConfig::default(),
             )),
         }
     }

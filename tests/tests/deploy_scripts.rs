@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 const IN_CONTAINER: &str = "examples/in-container/build_and_deploy.sh";
 const SIDECAR: &str = "examples/sidecar/build_and_deploy.sh";
+const GRPC: &str = "examples/grpc/build_and_deploy.sh";
 const LOAD_TEST: &str = "scripts/load-test";
 const SHELLCHECK_INSTALL: &str =
     "apt-get install -y shellcheck (or ./scripts/setup-test-peers as root)";
@@ -123,6 +124,7 @@ fn the_deploy_and_load_scripts_are_shellcheck_clean() {
             "--severity=style",
             IN_CONTAINER,
             SIDECAR,
+            GRPC,
             LOAD_TEST,
         ])
         .current_dir(&root)
@@ -174,6 +176,41 @@ fn the_in_container_script_builds_pushes_and_deploys_once_with_the_datadog_varia
     assert_eq!(
         calls[0].0.canonicalize().unwrap(),
         workspace().canonicalize().unwrap()
+    );
+}
+
+#[test]
+fn the_grpc_script_deploys_with_end_to_end_http2() {
+    let stand_ins = StandIns::new("grpc");
+    let output = stand_ins.run(GRPC, &IN_CONTAINER_REQUIRED);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let image = "us-central1-docker.pkg.dev/my-project/my-repo/hello-rust:latest";
+    let command_lines: Vec<Vec<String>> = stand_ins
+        .calls()
+        .iter()
+        .map(|(_, line)| line.clone())
+        .collect();
+    assert_eq!(
+        command_lines,
+        vec![
+            words(&format!(
+                "docker build --platform linux/amd64 --build-arg DD_SERVICE=hello-svc \
+                 -f examples/grpc/Dockerfile -t {image} ."
+            )),
+            words("gcloud auth configure-docker us-central1-docker.pkg.dev --quiet"),
+            words(&format!("docker push {image}")),
+            words(&format!(
+                "gcloud run deploy hello-rust --image={image} --region=us-central1 \
+                 --platform=managed --allow-unauthenticated --use-http2 --memory=1024Mi --cpu=1 \
+                 --port=8080 \
+                 --set-env-vars=DD_API_KEY=0123abcd,DD_SITE=datadoghq.com,DD_ENV=dev,DD_VERSION=latest \
+                 --update-labels=service=hello-svc,env=dev --project=my-project"
+            )),
+        ]
     );
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::export::ExportStats;
-use super::trace::Tracer;
+use super::trace::{Settings, Tracer};
 
 /// Flushes and shuts down the tracer's export worker, and reads its counters. Cheap to clone.
 ///
@@ -51,6 +51,25 @@ impl TracerHandle {
             .exporter
             .as_ref()
             .is_none_or(|exporter| exporter.flush(timeout, true))
+    }
+
+    /// The `runtime-id` of this tracer: a UUID v4 its root spans carry, and the runtime metrics
+    /// too, so that Datadog links them.
+    ///
+    /// ```
+    /// use datadog_subscriber::tracer::TracerConfig;
+    ///
+    /// let (_layer, handle) = TracerConfig::new().enabled(false).build();
+    /// assert_eq!(handle.runtime_id().len(), 36);
+    /// ```
+    pub fn runtime_id(&self) -> &str {
+        &self.tracer.settings.runtime_id
+    }
+
+    /// The tracer's resolved settings (service, env, version, tags).
+    #[cfg_attr(not(feature = "runtime-metrics"), allow(dead_code))]
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.tracer.settings
     }
 
     /// The export counters (all zero when export is off).

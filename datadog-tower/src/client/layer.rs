@@ -10,6 +10,8 @@ use tracing::{Level, Span};
 
 use super::DatadogClientService;
 use crate::config::HttpConfig;
+use crate::grpc::GrpcConfig;
+use crate::grpc::client::ClientShape;
 use crate::http_tags;
 use crate::propagation::Propagator;
 use crate::span_callsite::SpanTemplate;
@@ -41,14 +43,19 @@ pub(crate) struct ClientShared {
     component: Cow<'static, str>,
     template: SpanTemplate,
     fields: [Field; FIELDS.len()],
+    /// The `grpc.client` spans of gRPC calls.
+    pub(crate) grpc: ClientShape,
+    /// The `component` of gRPC spans (the configured one, else `grpc`).
+    grpc_component: Cow<'static, str>,
 }
 
 impl ClientShared {
     pub(crate) fn new(
         propagator: Propagator,
         config: HttpConfig,
-        component: Cow<'static, str>,
+        component: Option<Cow<'static, str>>,
         level: Level,
+        grpc: GrpcConfig,
     ) -> Self {
         let template = SpanTemplate::new(
             http_tags::SPAN_NAME,
@@ -64,9 +71,13 @@ impl ClientShared {
         ClientShared {
             propagator,
             config,
-            component,
+            grpc_component: component
+                .clone()
+                .unwrap_or(Cow::Borrowed(crate::grpc::tags::COMPONENT)),
+            component: component.unwrap_or(Cow::Borrowed("tower")),
             template,
             fields,
+            grpc: ClientShape::new(grpc, level),
         }
     }
 
@@ -97,13 +108,25 @@ impl ClientShared {
             (&fields[6], host.as_ref().map(|h| h as &dyn Value)),
             (&fields[7], port.as_ref().map(|p| p as &dyn Value)),
         ]);
+        self.inject(&span, headers);
+        span
+    }
+
+    /// Opens the `grpc.client` span of a gRPC call to `uri` and injects its context (or the
+    /// current one, when the span is disabled) into the call's metadata.
+    pub(crate) fn start_grpc(&self, uri: &Uri, headers: &mut HeaderMap) -> Span {
+        let span = self.grpc.open(uri, &self.grpc_component);
+        self.inject(&span, headers);
+        span
+    }
+
+    fn inject(&self, span: &Span, headers: &mut HeaderMap) {
         let context = span
             .datadog_context()
             .or_else(datadog_subscriber::current_context);
         if let Some(context) = context.filter(SpanContext::is_valid) {
             self.propagator.inject(&context, headers);
         }
-        span
     }
 
     pub(crate) fn record_status(&self, span: &Span, status: StatusCode) {
@@ -179,6 +202,7 @@ pub struct ClientLayerBuilder {
     config: Option<HttpConfig>,
     component: Option<Cow<'static, str>>,
     level: Option<Level>,
+    grpc: Option<GrpcConfig>,
 }
 
 impl ClientLayerBuilder {
@@ -194,7 +218,13 @@ impl ClientLayerBuilder {
         self
     }
 
-    /// The `component` tag (default `tower`).
+    /// The gRPC settings (default: [`GrpcConfig::from_env`]).
+    pub fn grpc(mut self, grpc: GrpcConfig) -> Self {
+        self.grpc = Some(grpc);
+        self
+    }
+
+    /// The `component` tag (default `tower`; `grpc` on gRPC spans).
     pub fn component(mut self, component: impl Into<Cow<'static, str>>) -> Self {
         self.component = Some(component.into());
         self
@@ -212,8 +242,9 @@ impl ClientLayerBuilder {
             shared: Arc::new(ClientShared::new(
                 self.propagator.unwrap_or_else(Propagator::from_env),
                 self.config.unwrap_or_else(HttpConfig::from_env),
-                self.component.unwrap_or(Cow::Borrowed("tower")),
+                self.component,
                 self.level.unwrap_or(Level::INFO),
+                self.grpc.unwrap_or_else(GrpcConfig::from_env),
             )),
         }
     }

@@ -21,13 +21,18 @@
 //! # }
 //! ```
 //!
+//! gRPC calls (content type `application/grpc*`, a tonic `Channel` for one) get `grpc.client`
+//! spans that end when the call's status has been seen; see [`grpc`](crate::grpc).
+//!
 //! For clients that are not tower services, [`inject_current`](crate::inject_current) writes the
 //! current context into any `HeaderMap`.
 
+mod body;
 mod future;
 mod layer;
 mod service;
 
+pub use body::ResponseBody;
 pub use future::ResponseFuture;
 #[cfg(feature = "reqwest")]
 pub(crate) use layer::ClientShared;

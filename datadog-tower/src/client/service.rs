@@ -6,6 +6,7 @@ use tower_service::Service;
 
 use super::ResponseFuture;
 use super::layer::ClientShared;
+use crate::grpc;
 
 /// The service [`DatadogClientLayer`](super::DatadogClientLayer) wraps around a client.
 #[derive(Clone, Debug)]
@@ -29,8 +30,9 @@ impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for DatadogClientService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Error: std::fmt::Display,
+    ResBody: http_body::Body,
 {
-    type Response = S::Response;
+    type Response = Response<super::ResponseBody<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
@@ -39,12 +41,18 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let (method, uri) = (request.method().clone(), request.uri().clone());
-        let span = self.shared.start(&method, &uri, request.headers_mut());
+        let grpc = grpc::call_kind(request.headers());
+        let span = if grpc.is_some() {
+            let uri = request.uri().clone();
+            self.shared.start_grpc(&uri, request.headers_mut())
+        } else {
+            let (method, uri) = (request.method().clone(), request.uri().clone());
+            self.shared.start(&method, &uri, request.headers_mut())
+        };
         let future = {
             let _entered = span.enter();
             self.inner.call(request)
         };
-        ResponseFuture::new(future, span, self.shared.clone())
+        ResponseFuture::new(future, span, self.shared.clone(), grpc)
     }
 }

@@ -26,6 +26,9 @@ pub(crate) struct Finish {
 
 impl Drop for Finish {
     fn drop(&mut self) {
+        if self.state.grpc.is_some() {
+            crate::grpc::server::finish(&mut self.state, self.completed);
+        }
         if !self.completed && !self.state.head && !self.state.span.is_disabled() {
             self.state
                 .span
@@ -71,7 +74,14 @@ where
                     .record_error(&error.to_string(), Some(std::any::type_name::<B::Error>()));
                 true
             }
-            Poll::Ready(Some(Ok(_))) => this.inner.is_end_stream(),
+            Poll::Ready(Some(Ok(frame))) => {
+                if finish.state.grpc.is_some()
+                    && let Some(trailers) = frame.trailers_ref()
+                {
+                    crate::grpc::server::tag_trailers(&mut finish.state, trailers);
+                }
+                this.inner.is_end_stream()
+            }
             Poll::Pending => false,
         };
         if ended {

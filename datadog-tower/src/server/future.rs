@@ -12,7 +12,7 @@ use tracing::Span;
 use super::ResponseBody;
 use super::layer::{ServerShared, SpanShape, field};
 use crate::header_tags::header_value;
-use crate::http_tags;
+use crate::{grpc, http_tags};
 
 pin_project! {
     /// The response future of [`DatadogServerService`](super::DatadogServerService): polls the
@@ -33,6 +33,8 @@ pub(crate) struct RequestState {
     pub(crate) shape: Arc<SpanShape>,
     /// HEAD responses are never polled for a body; dropping it unread is not an early drop.
     pub(crate) head: bool,
+    /// `Some` for gRPC calls: their status comes from the headers or the trailers.
+    pub(crate) grpc: Option<grpc::Call>,
 }
 
 impl RequestState {
@@ -99,10 +101,10 @@ where
             let _panic = PanicGuard(state);
             ready!(state.in_scope(|| this.inner.poll(cx)))
         };
-        let state = this.state.take().expect("checked above");
+        let mut state = this.state.take().expect("checked above");
         Poll::Ready(match result {
             Ok(response) => {
-                tag_response(&state, &response);
+                tag_response(&mut state, &response);
                 Ok(response.map(|body| ResponseBody::new(body, state)))
             }
             Err(error) => {
@@ -113,21 +115,25 @@ where
     }
 }
 
-fn tag_response<B>(state: &RequestState, response: &Response<B>) {
+fn tag_response<B>(state: &mut RequestState, response: &Response<B>) {
     if state.span.is_disabled() {
         return;
     }
-    let shared = &state.shared;
-    let status = response.status();
-    state
-        .span
-        .record(&state.shape.fields[field::STATUS_CODE], status.as_str());
-    if shared
-        .config
-        .server_error_statuses
-        .contains(status.as_u16())
-    {
-        state.record_error(&http_tags::status_error_message(status), None);
+    if state.grpc.is_some() {
+        grpc::server::tag_head(state, response);
+    } else {
+        let status = response.status();
+        state
+            .span
+            .record(&state.shape.fields[field::STATUS_CODE], status.as_str());
+        if state
+            .shared
+            .config
+            .server_error_statuses
+            .contains(status.as_u16())
+        {
+            state.record_error(&http_tags::status_error_message(status), None);
+        }
     }
     for (header, _, response_field) in &state.shape.header_fields {
         if let Some(value) = header_value(response.headers(), header) {

@@ -9,6 +9,7 @@ use tracing::field::Field;
 
 use super::DatadogServerService;
 use crate::config::{HttpConfig, warn_once};
+use crate::grpc::{self, GrpcConfig};
 use crate::http_tags;
 use crate::propagation::{BaggageTagKeys, Propagator};
 use crate::span_callsite::SpanTemplate;
@@ -61,15 +62,20 @@ pub(crate) struct ServerShared {
     pub(crate) component: Cow<'static, str>,
     /// Whether requests' Google trace context is read (for Cloud Logging's trace field).
     pub(crate) cloud_trace: bool,
+    /// The `component` of gRPC spans (the configured one, else `grpc`).
+    pub(crate) grpc_component: Cow<'static, str>,
+    pub(crate) grpc: GrpcConfig,
     level: Level,
     /// The span shape of requests (the configured baggage keys, or none with `*`).
     pub(crate) shape: Arc<SpanShape>,
+    /// The same for gRPC calls (`grpc.server` spans).
+    pub(crate) grpc_shape: Arc<SpanShape>,
     /// With `DD_TRACE_BAGGAGE_TAG_KEYS=*`: one shape per set of incoming baggage keys.
     all_baggage: Option<Mutex<BaggageShapes>>,
 }
 
-/// Span shapes by the baggage keys they tag.
-type BaggageShapes = Vec<(Vec<String>, Arc<SpanShape>)>;
+/// Span shapes by protocol (gRPC or not) and the baggage keys they tag.
+type BaggageShapes = Vec<((bool, Vec<String>), Arc<SpanShape>)>;
 
 /// Distinct baggage key sets a layer builds span shapes for with `DD_TRACE_BAGGAGE_TAG_KEYS=*`;
 /// beyond this, requests with new key sets get no baggage tags (keys come from callers, so the
@@ -81,6 +87,8 @@ const MAX_BAGGAGE_SHAPES: usize = 64;
 pub(crate) struct SpanShape {
     pub(crate) template: SpanTemplate,
     pub(crate) fields: [Field; FIXED_FIELDS.len()],
+    /// The gRPC fields, on `grpc.server` shapes.
+    pub(crate) grpc_fields: Option<[Field; grpc::tags::FIELDS.len()]>,
     /// Header, request tag field, response tag field.
     pub(crate) header_fields: Vec<(HeaderName, Field, Field)>,
     /// Baggage key and its `baggage.<key>` field.
@@ -88,8 +96,11 @@ pub(crate) struct SpanShape {
 }
 
 impl SpanShape {
-    fn new(level: Level, config: &HttpConfig, baggage_keys: &[String]) -> Self {
+    fn new(level: Level, config: &HttpConfig, baggage_keys: &[String], grpc: bool) -> Self {
         let mut names: Vec<String> = FIXED_FIELDS.iter().map(|name| (*name).to_owned()).collect();
+        if grpc {
+            names.extend(grpc::tags::FIELDS.iter().map(|name| (*name).to_owned()));
+        }
         for name in config.header_tags.tag_names() {
             if !names.contains(&name) {
                 names.push(name);
@@ -101,12 +112,23 @@ impl SpanShape {
                 names.push(name);
             }
         }
-        let template =
-            SpanTemplate::new(http_tags::SPAN_NAME, "datadog_tower::server", level, names);
+        let name = if grpc {
+            grpc::tags::SERVER_SPAN_NAME
+        } else {
+            http_tags::SPAN_NAME
+        };
+        let template = SpanTemplate::new(name, "datadog_tower::server", level, names);
         let fields = std::array::from_fn(|index| {
             template
                 .field(index)
                 .expect("the fixed fields come first in the callsite")
+        });
+        let grpc_fields = grpc.then(|| {
+            std::array::from_fn(|index| {
+                template
+                    .field(FIXED_FIELDS.len() + index)
+                    .expect("the gRPC fields follow the fixed fields")
+            })
         });
         let header_fields = config
             .header_tags
@@ -129,6 +151,7 @@ impl SpanShape {
         SpanShape {
             template,
             fields,
+            grpc_fields,
             header_fields,
             baggage_fields,
         }
@@ -136,15 +159,22 @@ impl SpanShape {
 }
 
 impl ServerShared {
-    /// The span shape for a request carrying `baggage`.
-    pub(crate) fn shape_for(&self, baggage: Option<&Baggage>) -> Arc<SpanShape> {
+    /// The span shape for a request (a gRPC call when `grpc`) carrying `baggage`.
+    pub(crate) fn shape_for(&self, baggage: Option<&Baggage>, grpc: bool) -> Arc<SpanShape> {
+        let default = if grpc { &self.grpc_shape } else { &self.shape };
         let (Some(shapes), Some(baggage)) = (&self.all_baggage, baggage) else {
-            return self.shape.clone();
+            return default.clone();
         };
         if baggage.is_empty() {
-            return self.shape.clone();
+            return default.clone();
         }
-        let keys: Vec<String> = baggage.iter().map(|(key, _)| key.to_owned()).collect();
+        let keys = (
+            grpc,
+            baggage
+                .iter()
+                .map(|(key, _)| key.to_owned())
+                .collect::<Vec<String>>(),
+        );
         let mut shapes = shapes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -156,9 +186,9 @@ impl ServerShared {
                 "DD_TRACE_BAGGAGE_TAG_KEYS",
                 "too many distinct baggage key sets with `*`; further new sets are not tagged",
             );
-            return self.shape.clone();
+            return default.clone();
         }
-        let shape = Arc::new(SpanShape::new(self.level, &self.config, &keys));
+        let shape = Arc::new(SpanShape::new(self.level, &self.config, &keys.1, grpc));
         shapes.push((keys, shape.clone()));
         shape
     }
@@ -223,6 +253,7 @@ pub struct ServerLayerBuilder {
     component: Option<Cow<'static, str>>,
     level: Option<Level>,
     cloud_trace: Option<bool>,
+    grpc: Option<GrpcConfig>,
 }
 
 impl ServerLayerBuilder {
@@ -238,7 +269,14 @@ impl ServerLayerBuilder {
         self
     }
 
-    /// The `component` tag (default `axum` with the `axum` feature, else `tower`).
+    /// The gRPC settings (default: [`GrpcConfig::from_env`]).
+    pub fn grpc(mut self, grpc: GrpcConfig) -> Self {
+        self.grpc = Some(grpc);
+        self
+    }
+
+    /// The `component` tag (default `axum` with the `axum` feature, else `tower`; `grpc` on
+    /// gRPC spans).
     pub fn component(mut self, component: impl Into<Cow<'static, str>>) -> Self {
         self.component = Some(component.into());
         self
@@ -264,22 +302,31 @@ impl ServerLayerBuilder {
     pub fn build(self) -> DatadogServerLayer {
         let propagator = self.propagator.unwrap_or_else(Propagator::from_env);
         let config = self.config.unwrap_or_else(HttpConfig::from_env);
+        let grpc_component = self
+            .component
+            .clone()
+            .unwrap_or(Cow::Borrowed(grpc::tags::COMPONENT));
         let component = self.component.unwrap_or(Cow::Borrowed(DEFAULT_COMPONENT));
+        let grpc = self.grpc.unwrap_or_else(GrpcConfig::from_env);
 
         let level = self.level.unwrap_or(Level::INFO);
         let (baggage_keys, all_baggage) = match propagator.baggage_tag_keys() {
             BaggageTagKeys::Keys(keys) => (keys.clone(), None),
             BaggageTagKeys::All => (Vec::new(), Some(Mutex::default())),
         };
-        let shape = Arc::new(SpanShape::new(level, &config, &baggage_keys));
+        let shape = Arc::new(SpanShape::new(level, &config, &baggage_keys, false));
+        let grpc_shape = Arc::new(SpanShape::new(level, &config, &baggage_keys, true));
         DatadogServerLayer {
             shared: Arc::new(ServerShared {
                 propagator,
                 config,
                 component,
                 cloud_trace: self.cloud_trace.unwrap_or_else(on_google_cloud),
+                grpc_component,
+                grpc,
                 level,
                 shape,
+                grpc_shape,
                 all_baggage,
             }),
         }

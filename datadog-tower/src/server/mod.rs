@@ -13,6 +13,9 @@
 //! `http.status_code`, request/response header tags, `baggage.<key>` tags, and `error.message` /
 //! `error.type` for error statuses, service errors and panics.
 //!
+//! gRPC calls (content type `application/grpc*`) get `grpc.server` spans instead; see
+//! [`grpc`](crate::grpc).
+//!
 //! When `RUST_LOG` filters the request span out, the inner service still runs inside the remote
 //! trace ([`correlation::with_detached`](datadog_subscriber::correlation::with_detached)): its logs,
 //! its child spans and its outgoing calls keep the caller's trace id.
@@ -32,10 +35,12 @@
 
 mod body;
 mod future;
-mod layer;
+pub(crate) mod layer;
 mod service;
 
 pub use body::ResponseBody;
+pub(crate) use future::RequestState;
 pub use future::ResponseFuture;
 pub use layer::{DatadogServerLayer, ServerLayerBuilder};
 pub use service::DatadogServerService;
+pub(crate) use service::peer_ip;

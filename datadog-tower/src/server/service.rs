@@ -14,7 +14,7 @@ use super::ResponseFuture;
 use super::future::RequestState;
 use super::layer::{ServerShared, SpanShape, field};
 use crate::header_tags::header_value;
-use crate::{client_ip, http_tags};
+use crate::{client_ip, grpc, http_tags};
 
 /// The service [`DatadogServerLayer`](super::DatadogServerLayer) wraps around an inner service.
 #[derive(Clone, Debug)]
@@ -56,10 +56,16 @@ where
             // With no Datadog context, a context without ids still carries it to the new trace.
             remote.get_or_insert_with(SpanContext::default).cloud_trace = Some(cloud);
         }
-        let shape = self
-            .shared
-            .shape_for(remote.as_ref().map(|remote| &remote.baggage));
-        let span = open_span(&self.shared, &shape, &request);
+        let grpc = grpc::call_kind(request.headers());
+        let shape = self.shared.shape_for(
+            remote.as_ref().map(|remote| &remote.baggage),
+            grpc.is_some(),
+        );
+        let span = if grpc.is_some() {
+            grpc::server::open_span(&self.shared, &shape, &request)
+        } else {
+            open_span(&self.shared, &shape, &request)
+        };
         let head = request.method() == http::Method::HEAD;
         let mut state = RequestState {
             span,
@@ -67,6 +73,7 @@ where
             shared: self.shared.clone(),
             shape,
             head,
+            grpc,
         };
         if state.span.is_disabled() {
             // No span to carry the trace: run the service inside the remote context instead, so
@@ -182,7 +189,7 @@ fn matched_path<B>(_request: &Request<B>) -> Option<&str> {
 }
 
 #[cfg(feature = "axum")]
-fn peer_ip<B>(request: &Request<B>) -> Option<IpAddr> {
+pub(crate) fn peer_ip<B>(request: &Request<B>) -> Option<IpAddr> {
     request
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -190,6 +197,6 @@ fn peer_ip<B>(request: &Request<B>) -> Option<IpAddr> {
 }
 
 #[cfg(not(feature = "axum"))]
-fn peer_ip<B>(_request: &Request<B>) -> Option<IpAddr> {
+pub(crate) fn peer_ip<B>(_request: &Request<B>) -> Option<IpAddr> {
     None
 }
