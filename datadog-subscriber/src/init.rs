@@ -5,11 +5,16 @@
 //! [`JsonLogLayer`](crate::logs::JsonLogLayer). The returned [`DatadogGuard`] flushes traces and
 //! logs when dropped; keep it alive for the life of `main`. [`builder`] overrides settings in code.
 //!
+//! Shutdown keeps the caller's budget: [`DatadogGuard::shutdown`] returns by its timeout whatever
+//! the Agent or stdout do, counts what could not be delivered as dropped, says how much in one
+//! line on stderr, and only the first shutdown waits (the guard's drop after it returns at once).
+//!
 //! ```no_run
 //! let _guard = datadog_subscriber::init();
 //! tracing::info!("starting server on port 8080");
 //! ```
 
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tracing::Dispatch;
@@ -112,7 +117,14 @@ impl Builder {
             .with(filter)
             .with(tracer_layer)
             .with(log_layer);
-        (Dispatch::new(subscriber), DatadogGuard { tracer, logs })
+        (
+            Dispatch::new(subscriber),
+            DatadogGuard {
+                tracer,
+                logs,
+                report: Mutex::new(None),
+            },
+        )
     }
 
     /// Builds and installs the subscriber as the global default. If one is already installed,
@@ -145,12 +157,56 @@ fn env_filter(directives: Option<String>) -> EnvFilter {
     })
 }
 
+/// What a [`DatadogGuard::shutdown`] delivered and dropped.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let (_dispatch, guard) = datadog_subscriber::builder()
+///     .tracer(|tracer| tracer.enabled(false))
+///     .build();
+/// let report = guard.shutdown_report(Duration::from_secs(1));
+/// assert!(report.complete);
+/// assert_eq!(report.traces_dropped, 0);
+/// assert!(report.to_string().contains("0 traces"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Everything was delivered (or had been dropped and counted before) within the timeout.
+    pub complete: bool,
+    /// The budget the shutdown was given.
+    pub timeout: Duration,
+    /// Traces dropped since the tracer started, including those still unsent at the deadline.
+    pub traces_dropped: u64,
+    /// Log lines dropped since the logs started, including those still unwritten at the deadline.
+    pub log_lines_dropped: u64,
+}
+
+impl std::fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "datadog-subscriber: shutdown within {:?} {}: {} traces and {} log lines dropped since start",
+            self.timeout,
+            if self.complete {
+                "completed"
+            } else {
+                "ran out of time"
+            },
+            self.traces_dropped,
+            self.log_lines_dropped
+        )
+    }
+}
+
 /// Keeps the tracer's export worker and the log writer running; flushes both when dropped
-/// (waiting at most [`DEFAULT_SHUTDOWN_TIMEOUT`]).
+/// (waiting at most [`DEFAULT_SHUTDOWN_TIMEOUT`], and not at all after an explicit shutdown).
 #[derive(Debug)]
 pub struct DatadogGuard {
     tracer: TracerHandle,
     logs: LogGuard,
+    /// The first shutdown's report: later shutdowns return it without waiting again.
+    report: Mutex<Option<ShutdownReport>>,
 }
 
 impl DatadogGuard {
@@ -166,14 +222,36 @@ impl DatadogGuard {
     }
 
     /// Flushes, then stops the export worker and the log writer (later traces and lines are
-    /// dropped and counted). Traces go first: the deadline covers both.
+    /// dropped and counted). Traces go first: the deadline covers both. Returns by `timeout`
+    /// whatever the Agent or stdout do; `false` if something was dropped or undelivered.
     pub fn shutdown(&self, timeout: Duration) -> bool {
+        let report = self.shutdown_report(timeout);
+        report.complete && report.traces_dropped == 0 && report.log_lines_dropped == 0
+    }
+
+    /// [`shutdown`](Self::shutdown), returning what was dropped. When something was, one line
+    /// on stderr says how much. Only the first call waits; later ones return its report.
+    pub fn shutdown_report(&self, timeout: Duration) -> ShutdownReport {
+        let mut stored = self.report.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(report) = *stored {
+            return report;
+        }
         let deadline = Instant::now() + timeout;
         let traces = self.tracer.shutdown(timeout);
         let logs = self
             .logs
             .shutdown(deadline.saturating_duration_since(Instant::now()));
-        traces && logs
+        let report = ShutdownReport {
+            complete: traces && logs,
+            timeout,
+            traces_dropped: self.tracer.stats().traces_dropped,
+            log_lines_dropped: self.logs.dropped_lines(),
+        };
+        if !report.complete || report.traces_dropped > 0 || report.log_lines_dropped > 0 {
+            crate::logs::warn_line(&report.to_string());
+        }
+        *stored = Some(report);
+        report
     }
 
     /// The tracer's handle (flush, counters).
@@ -217,5 +295,42 @@ mod tests {
         assert!(guard.flush(Duration::from_secs(10)));
         assert_eq!(guard.logs().dropped_lines(), 0);
         assert!(guard.shutdown(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn a_shutdown_against_a_hanging_agent_keeps_its_budget_once() {
+        // An Agent that accepts connections and never answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (dispatch, guard) = builder()
+            .tracer(|tracer| {
+                tracer
+                    .agent_url(&url)
+                    .flush_interval(Duration::from_secs(3600))
+            })
+            .filter("info")
+            .logs(|logs| {
+                logs.destination(crate::logs::Destination::File(
+                    std::env::temp_dir().join(format!("dd-guard-{}.log", std::process::id())),
+                ))
+            })
+            .build();
+        tracing::dispatcher::with_default(&dispatch, || {
+            for _ in 0..10 {
+                tracing::info_span!("work").in_scope(|| tracing::info!("inside"));
+            }
+        });
+        let started = Instant::now();
+        let report = guard.shutdown_report(Duration::from_millis(300));
+        assert_eq!(report.traces_dropped, 10, "{report}");
+        // The second shutdown and the drop return at once.
+        assert!(!guard.shutdown(Duration::from_secs(30)));
+        drop(guard);
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "{took:?}");
+        drop(listener);
+        let _ = std::fs::remove_file(
+            std::env::temp_dir().join(format!("dd-guard-{}.log", std::process::id())),
+        );
     }
 }

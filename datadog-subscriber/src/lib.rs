@@ -24,7 +24,8 @@ pub mod context;
 pub mod correlation;
 mod init;
 pub mod logs;
+mod redact;
 pub mod tracer;
 
-pub use init::{Builder, DEFAULT_SHUTDOWN_TIMEOUT, DatadogGuard, builder, init};
+pub use init::{Builder, DEFAULT_SHUTDOWN_TIMEOUT, DatadogGuard, ShutdownReport, builder, init};
 pub use tracer::{DatadogSpanExt, current_context};

@@ -5,9 +5,12 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Prints one tracer warning.
+/// Prints one tracer warning, with the user info and query string of any URL in it redacted.
+/// Never panics (stderr may be closed).
 pub(crate) fn warn(message: &str) {
-    eprintln!("datadog-subscriber tracer: {message}");
+    use std::io::Write as _;
+    let message = crate::redact::redact_urls(message);
+    let _ = writeln!(std::io::stderr(), "datadog-subscriber tracer: {message}");
 }
 
 /// A warning printed once until [`reset`](Self::reset): for conditions that repeat (the Agent
