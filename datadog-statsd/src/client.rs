@@ -78,14 +78,40 @@ struct Inner {
 struct Link {
     transport: Transport,
     counters: Counters,
+    /// The destination could not be reached and that was logged; cleared by the next datagram
+    /// that goes out, so a later outage is logged again.
+    unreachable_warned: AtomicBool,
 }
 
 impl Link {
     fn transmit(&self, datagram: &[u8]) {
         match self.transport.send(datagram) {
-            Ok(()) => self.counters.sent(datagram.len()),
-            Err(Dropped::Unreachable) => self.counters.dropped_unreachable(datagram.len()),
-            Err(Dropped::Full | Dropped::Failed) => self.counters.dropped_writer(datagram.len()),
+            Ok(()) => {
+                self.counters.sent(datagram.len());
+                if self.unreachable_warned.load(Ordering::Relaxed) {
+                    self.unreachable_warned.store(false, Ordering::Relaxed);
+                }
+            }
+            Err(failure) => {
+                match failure.kind {
+                    Dropped::Unreachable => self.counters.dropped_unreachable(datagram.len()),
+                    Dropped::Full | Dropped::Failed => {
+                        self.counters.dropped_writer(datagram.len());
+                    }
+                }
+                // A full queue is the receiver being busy (counted); anything else means it
+                // cannot be reached: say so once, with the error.
+                if failure.kind != Dropped::Full
+                    && !self.unreachable_warned.swap(true, Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        target: "datadog_statsd",
+                        "cannot send DogStatsD datagrams to {} ({}); they are dropped and counted until it can be reached",
+                        crate::redact::redact_urls(&self.transport.endpoint().to_string()),
+                        failure.error
+                    );
+                }
+            }
         }
     }
 }
@@ -106,6 +132,7 @@ impl Statsd {
 
     pub(crate) fn from_builder(builder: &StatsdBuilder) -> Statsd {
         for warning in &builder.warnings {
+            let warning = crate::redact::redact_urls(warning);
             tracing::warn!(target: "datadog_statsd", "{warning}");
         }
         let max_payload = builder.payload_limit();
@@ -161,6 +188,7 @@ impl Statsd {
             link: Link {
                 transport,
                 counters: Counters::default(),
+                unreachable_warned: AtomicBool::new(false),
             },
             worker: Mutex::new(None),
             warned: AtomicU32::new(0),

@@ -45,6 +45,7 @@ mod format;
 mod global;
 mod message;
 mod origin;
+mod redact;
 mod service_check;
 mod telemetry;
 mod transport;
