@@ -186,8 +186,8 @@ impl std::fmt::Display for ShutdownReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "datadog-subscriber: shutdown within {:?} {}: {} traces and {} log lines dropped since start",
-            self.timeout,
+            "datadog-subscriber: shutdown within {} ms {}: {} traces and {} log lines dropped since start",
+            self.timeout.as_millis(),
             if self.complete {
                 "completed"
             } else {

@@ -5,6 +5,8 @@
 //! [`test_agent::TestAgent`] is Datadog's own APM test agent, started on free loopback ports.
 
 pub mod dogstatsd_sink;
+pub mod fake_agent;
+pub mod fault_app;
 pub mod peers;
 pub mod test_agent;
 
