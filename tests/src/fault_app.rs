@@ -188,7 +188,8 @@ fn collect_lines(
 }
 
 /// `clients` keep-alive connections each sending `GET /` (with `headers`) until `requests`
-/// answers arrived in total or `duration` passed; returns the answers with status 200.
+/// answers arrived in total (a few more with several clients: each checks the total before its
+/// next request) or `duration` passed; returns the answers with status 200.
 pub fn load(
     port: u16,
     clients: usize,
