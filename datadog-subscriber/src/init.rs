@@ -306,7 +306,7 @@ mod tests {
             .tracer(|tracer| {
                 tracer
                     .agent_url(&url)
-                    .flush_interval(Duration::from_secs(3600))
+                    .flush_interval(Duration::from_hours(1))
             })
             .filter("info")
             .logs(|logs| {

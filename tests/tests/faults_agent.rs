@@ -28,7 +28,7 @@ fn a_slow_agent_never_receives_a_span_twice_and_the_timeout_is_honoured() {
         StdoutMode::Read,
     );
     let answered = load(app.port(), 2, usize::MAX, Duration::from_secs(4), &[]);
-    let received = agent.wait_for(Duration::from_secs(5), |received| {
+    agent.wait_for(Duration::from_secs(5), |received| {
         received.requests >= 3 && received.client_left_after.len() >= 3
     });
     let exit = app.terminate();

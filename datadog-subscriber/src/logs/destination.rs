@@ -157,6 +157,10 @@ fn open_log_file(path: &Path) -> io::Result<File> {
 
 /// Which file a path names (device and inode), to notice a replaced file.
 #[cfg(unix)]
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "`None` on platforms without inodes (see below)"
+)]
 fn identity(metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     Some((metadata.dev(), metadata.ino()))
@@ -330,7 +334,7 @@ mod tests {
     fn a_deleted_renamed_or_replaced_file_and_a_removed_directory_are_re_created() {
         let root = temp("follow");
         let path = root.join("logs/app.log");
-        let mut file = LogFile::open(path.to_path_buf(), MAX_LOG_FILE_BYTES).unwrap();
+        let mut file = LogFile::open(path.clone(), MAX_LOG_FILE_BYTES).unwrap();
         file.write_all(b"one\n").unwrap();
 
         std::fs::remove_file(&path).unwrap();
