@@ -142,7 +142,10 @@ async fn exchange<T>(
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+    // hyper's read buffer is bounded too (its default is ~400 KB).
+    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
+        .max_buf_size(MAX_REPLY_BYTES)
+        .handshake(io)
         .await
         .map_err(|error| Failure::Connect(error.into()))?;
     let request = http::Request::post("/v0.4/traces")
