@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -23,6 +23,8 @@ pub enum StdoutMode {
     Read,
     /// Piped but never read: once the pipe's buffer is full, every write to it blocks.
     Stalled,
+    /// Stdout and stderr both piped and never read.
+    StalledWithStderr,
 }
 
 /// A running app; killed when dropped.
@@ -34,6 +36,8 @@ pub struct FaultApp {
     readers: Vec<JoinHandle<()>>,
     /// Kept open and unread in [`StdoutMode::Stalled`].
     stalled_stdout: Option<ChildStdout>,
+    /// Kept open and unread in [`StdoutMode::StalledWithStderr`].
+    stalled_stderr: Option<ChildStderr>,
 }
 
 impl FaultApp {
@@ -56,17 +60,21 @@ impl FaultApp {
         let mut child = command.spawn().expect("the app should start");
         let stdout_lines = Arc::new(Mutex::new(Vec::new()));
         let stderr_lines = Arc::new(Mutex::new(Vec::new()));
-        let mut readers = vec![collect_lines(
-            child.stderr.take().expect("piped stderr"),
-            Arc::clone(&stderr_lines),
-        )];
+        let mut readers = Vec::new();
+        let stderr_pipe = child.stderr.take().expect("piped stderr");
+        let stalled_stderr = if stdout == StdoutMode::StalledWithStderr {
+            Some(stderr_pipe)
+        } else {
+            readers.push(collect_lines(stderr_pipe, Arc::clone(&stderr_lines)));
+            None
+        };
         let pipe = child.stdout.take().expect("piped stdout");
         let stalled_stdout = match stdout {
             StdoutMode::Read => {
                 readers.push(collect_lines(pipe, Arc::clone(&stdout_lines)));
                 None
             }
-            StdoutMode::Stalled => Some(pipe),
+            StdoutMode::Stalled | StdoutMode::StalledWithStderr => Some(pipe),
         };
         let mut app = FaultApp {
             child,
@@ -75,6 +83,7 @@ impl FaultApp {
             stderr: stderr_lines,
             readers,
             stalled_stdout,
+            stalled_stderr,
         };
         app.wait_until_listening();
         app
@@ -112,7 +121,7 @@ impl FaultApp {
         self.stdout.lock().unwrap().clone()
     }
 
-    /// Stderr lines read so far.
+    /// Stderr lines read so far (none in [`StdoutMode::StalledWithStderr`]).
     pub fn stderr(&self) -> Vec<String> {
         self.stderr.lock().unwrap().clone()
     }
@@ -155,6 +164,7 @@ impl FaultApp {
                 );
                 // The pipes close with the process: collect the last lines.
                 self.stalled_stdout = None;
+                self.stalled_stderr = None;
                 for reader in self.readers.drain(..) {
                     let _ = reader.join();
                 }

@@ -44,7 +44,7 @@ pub use destination::{
 };
 pub use layer::JsonLogLayer;
 pub(crate) use writer::warn as warn_stderr;
-pub(crate) use writer::warn_line;
+pub(crate) use writer::warn_line_within;
 pub use writer::{DROP_FLUSH_TIMEOUT, LineWriter, LogGuard, NonBlocking};
 
 #[cfg(test)]

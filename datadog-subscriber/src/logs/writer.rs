@@ -394,9 +394,25 @@ pub(crate) fn warn(message: &str) {
 }
 
 /// `line` on stderr as it is (URLs redacted), never panicking.
-pub(crate) fn warn_line(line: &str) {
+fn warn_line(line: &str) {
     let line = crate::redact::redact_urls(line);
     let _ = writeln!(io::stderr(), "{line}");
+}
+
+/// [`warn_line`] from a helper thread, waiting for it at most `timeout`: a stderr nobody reads
+/// cannot hold up the caller (the line is then lost with the process).
+pub(crate) fn warn_line_within(line: &str, timeout: Duration) {
+    let line = line.to_owned();
+    let (done, written) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("datadog-stderr".into())
+        .spawn(move || {
+            warn_line(&line);
+            let _ = done.send(());
+        });
+    if spawned.is_ok() {
+        let _ = written.recv_timeout(timeout);
+    }
 }
 
 #[cfg(test)]

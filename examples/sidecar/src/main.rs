@@ -47,7 +47,8 @@ async fn main() -> std::io::Result<()> {
     statsd.shutdown();
     let dropped = statsd.stats().packets_dropped;
     if dropped > 0 {
-        eprintln!("sidecar: {dropped} DogStatsD datagrams could not be sent since start");
+        // A log line, not stderr: the log writer never blocks, whoever reads (or not).
+        tracing::warn!("{dropped} DogStatsD datagrams could not be sent since start");
     }
     // Within what is left of the shutdown budget (what cannot go is dropped, and one line says so).
     datadog.shutdown(shutdown::flush_timeout(signalled));
