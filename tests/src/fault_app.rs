@@ -42,8 +42,19 @@ pub struct FaultApp {
 
 impl FaultApp {
     /// Starts `binary` on a free port with `env` (and no `DD_*`/`RUST_LOG` from the developer's
-    /// shell), and waits until it accepts connections.
+    /// shell), and waits until it listens. A free port can be taken by someone else before the
+    /// app binds it (tests run concurrently): the app then exits, and is started again on
+    /// another port.
     pub fn start(binary: &Path, env: &[(&str, String)], stdout: StdoutMode) -> FaultApp {
+        for _ in 0..5 {
+            if let Some(app) = Self::try_start(binary, env, stdout) {
+                return app;
+            }
+        }
+        panic!("the app could not listen on any of 5 free ports");
+    }
+
+    fn try_start(binary: &Path, env: &[(&str, String)], stdout: StdoutMode) -> Option<FaultApp> {
         let port = crate::free_port();
         let mut command = Command::new(binary);
         for (name, _) in std::env::vars_os() {
@@ -85,18 +96,18 @@ impl FaultApp {
             stalled_stdout,
             stalled_stderr,
         };
-        app.wait_until_listening();
-        app
+        app.wait_until_listening().then_some(app)
     }
 
-    fn wait_until_listening(&mut self) {
+    /// Waits until the app itself listens on its port; `false` when it exited first.
+    fn wait_until_listening(&mut self) -> bool {
         let deadline = Instant::now() + STARTUP;
         loop {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+            if listens_on(self.child.id(), self.port) {
+                return true;
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the app exited ({status}): {:#?}", self.stderr());
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
             }
             assert!(
                 Instant::now() < deadline,
@@ -184,6 +195,38 @@ impl Drop for FaultApp {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether process `pid` holds a TCP socket listening on `port` (from `/proc`: the listening
+/// sockets' inodes in `/proc/net/tcp{,6}`, the process's sockets in `/proc/<pid>/fd`).
+fn listens_on(pid: u32, port: u16) -> bool {
+    let port = format!(":{port:04X}");
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address is field 1, st field 3 (0A = LISTEN), inode field 9.
+            if fields.len() > 9 && fields[1].ends_with(&port) && fields[3] == "0A" {
+                inodes.push(format!("socket:[{}]", fields[9]));
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return false;
+    }
+    let Ok(descriptors) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    descriptors.filter_map(Result::ok).any(|descriptor| {
+        std::fs::read_link(descriptor.path()).is_ok_and(|target| {
+            inodes
+                .iter()
+                .any(|inode| target.as_os_str() == inode.as_str())
+        })
+    })
 }
 
 fn collect_lines(

@@ -7,6 +7,7 @@ mod examples_support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use datadog_e2e_tests::fake_agent::{Behaviour, FakeAgent};
 use datadog_e2e_tests::fault_app::{FaultApp, StdoutMode, load};
 use examples_support::example_binary;
 
@@ -16,6 +17,8 @@ const REOPEN_WITHIN: Duration = Duration::from_millis(1500);
 
 struct Sidecar {
     app: FaultApp,
+    /// Takes the traces (a port of its own: a free port could be taken by another test's Agent).
+    _agent: FakeAgent,
     dir: PathBuf,
     next_id: u64,
 }
@@ -24,6 +27,7 @@ impl Sidecar {
     fn start(name: &str, stdout: StdoutMode) -> Sidecar {
         let dir = std::env::temp_dir().join(format!("faults-logs-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        let agent = FakeAgent::start(Behaviour::Accept);
         let app = FaultApp::start(
             &example_binary("sidecar"),
             &[
@@ -32,11 +36,8 @@ impl Sidecar {
                     format!("{}/logs/*.log", dir.display()),
                 ),
                 ("DD_SERVICE", "faults-logs".into()),
-                // No Agent, no DogStatsD: their drops are counted, the logs are what is tested.
-                (
-                    "DD_TRACE_AGENT_URL",
-                    format!("http://127.0.0.1:{}", datadog_e2e_tests::free_port()),
-                ),
+                ("DD_TRACE_AGENT_URL", agent.url()),
+                // No DogStatsD: its drops are counted, the logs are what is tested.
                 (
                     "DD_DOGSTATSD_PORT",
                     datadog_e2e_tests::free_port().to_string(),
@@ -46,6 +47,7 @@ impl Sidecar {
         );
         Sidecar {
             app,
+            _agent: agent,
             dir,
             next_id: 1000,
         }

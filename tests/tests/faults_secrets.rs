@@ -131,15 +131,13 @@ fn an_invalid_agent_port_warns_once_and_the_fallback_delivers() {
 
 #[test]
 fn an_invalid_dogstatsd_port_warns_once_naming_the_fallback() {
+    let agent = FakeAgent::start(Behaviour::Accept);
     let mut app = FaultApp::start(
         &example_binary("sidecar"),
         &[
             ("DD_DOGSTATSD_PORT", "99999".into()),
             ("DD_AGENT_HOST", "not a host".into()),
-            (
-                "DD_TRACE_AGENT_URL",
-                format!("http://127.0.0.1:{}", datadog_e2e_tests::free_port()),
-            ),
+            ("DD_TRACE_AGENT_URL", agent.url()),
             (
                 "DD_SERVERLESS_LOG_PATH",
                 format!(

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use datadog_e2e_tests::dogstatsd_sink::DogStatsdSink;
+use datadog_e2e_tests::fake_agent::{Behaviour, FakeAgent};
 use datadog_e2e_tests::fault_app::{FaultApp, StdoutMode, load};
 use datadog_statsd::StatsdBuilder;
 use examples_support::example_binary;
@@ -168,15 +169,13 @@ fn the_sidecar_delivers_99_percent_of_values_over_a_unix_socket_under_16_clients
     let dir = temp_dir("uds-load");
     let socket = dir.join("dsd.socket");
     let receiver = BusyReceiver::start(&socket, Duration::from_millis(2));
+    let agent = FakeAgent::start(Behaviour::Accept);
     let mut app = FaultApp::start(
         &example_binary("sidecar"),
         &[
             ("DD_DOGSTATSD_URL", format!("unix://{}", socket.display())),
             ("DD_SERVICE", "faults-uds".into()),
-            (
-                "DD_TRACE_AGENT_URL",
-                format!("http://127.0.0.1:{}", datadog_e2e_tests::free_port()),
-            ),
+            ("DD_TRACE_AGENT_URL", agent.url()),
             (
                 "DD_SERVERLESS_LOG_PATH",
                 format!("{}/logs/*.log", dir.display()),
