@@ -75,7 +75,7 @@ fn print_line(level: DiagnosticLevel, message: &str, fields: &[(&str, serde_json
     line.insert("status".into(), status.into());
     line.insert("severity".into(), severity.into());
     line.insert("logger.name".into(), "datadog".into());
-    line.insert("message".into(), message.into());
+    line.insert("message".into(), crate::redact_urls(message).into());
     for (key, value) in fields {
         line.insert((*key).to_owned(), value.clone());
     }
@@ -120,59 +120,10 @@ pub fn warn_once(key: &str, message: impl FnOnce() -> String) {
 /// Warns once about a bad value of `variable`: names the variable, the value (secrets redacted)
 /// and what is used instead.
 pub fn warn_invalid(variable: &str, value: &str, problem: &str, fallback: &str) {
-    let shown = redact_value(variable, value);
+    let shown = crate::redact_value(variable, value);
     warn_once(&format!("{variable}={shown}"), || {
         format!("{variable}={shown:?} {problem}; using {fallback}")
     });
-}
-
-/// `value` as it may be printed: `<redacted>` for keys and secrets, URLs without their user
-/// information and query string, anything else as is.
-pub fn redact_value(variable: &str, value: &str) -> String {
-    let upper = variable.to_ascii_uppercase();
-    if ["API_KEY", "APP_KEY", "SECRET", "TOKEN", "PASSWORD"]
-        .iter()
-        .any(|secret| upper.contains(secret))
-    {
-        return "<redacted>".to_owned();
-    }
-    if value.contains("://") || value.contains('@') {
-        return redact_url(value);
-    }
-    value.to_owned()
-}
-
-/// A URL without user information (`user:password@` becomes `<redacted>@`) and without its query
-/// string (`?...` becomes `?<redacted>`).
-///
-/// ```
-/// use datadog_env::redact_url;
-///
-/// assert_eq!(
-///     redact_url("http://user:secret@agent:8126/path?token=x"),
-///     "http://<redacted>@agent:8126/path?<redacted>"
-/// );
-/// assert_eq!(redact_url("unix:///var/run/apm.socket"), "unix:///var/run/apm.socket");
-/// ```
-pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => (Some(scheme), rest),
-        None => (None, url),
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((_, host)) => format!("<redacted>@{host}"),
-        None => authority.to_owned(),
-    };
-    let path = match path.split_once('?') {
-        Some((path, _)) => format!("{path}?<redacted>"),
-        None => path.to_owned(),
-    };
-    match scheme {
-        Some(scheme) => format!("{scheme}://{authority}{path}"),
-        None => format!("{authority}{path}"),
-    }
 }
 
 #[cfg(test)]
@@ -192,20 +143,5 @@ mod tests {
         assert_eq!(DiagnosticLevel::parse("loud"), None);
         assert!(DiagnosticLevel::Debug < DiagnosticLevel::Warn);
         assert!(DiagnosticLevel::Error < DiagnosticLevel::Off);
-    }
-
-    #[test]
-    fn secrets_never_show() {
-        assert_eq!(redact_value("DD_API_KEY", "abc123"), "<redacted>");
-        assert_eq!(redact_value("dd_app_key", "abc123"), "<redacted>");
-        assert_eq!(
-            redact_value("DD_TRACE_AGENT_URL", "http://u:p@h:1?k=v"),
-            "http://<redacted>@h:1?<redacted>"
-        );
-        assert_eq!(
-            redact_value("DD_AGENT_HOST", "user@host"),
-            "<redacted>@host"
-        );
-        assert_eq!(redact_value("DD_ENV", "prod"), "prod");
     }
 }

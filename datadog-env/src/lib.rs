@@ -25,12 +25,14 @@
 
 mod diagnostics;
 mod env;
+mod redact;
 
 pub use diagnostics::{
-    DiagnosticLevel, diagnostic_level, redact_url, redact_value, report, report_with,
-    startup_report, warn, warn_invalid, warn_once,
+    DiagnosticLevel, diagnostic_level, report, report_with, startup_report, warn, warn_invalid,
+    warn_once,
 };
 pub use env::{Env, parse_bool};
+pub use redact::{redact_urls, redact_value};
 
 /// Datadog's unified service tags and the process-wide tags.
 #[derive(Clone, Debug, PartialEq, Eq)]

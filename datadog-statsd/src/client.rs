@@ -78,14 +78,39 @@ struct Inner {
 struct Link {
     transport: Transport,
     counters: Counters,
+    /// The destination could not be reached and that was logged; cleared by the next datagram
+    /// that goes out, so a later outage is logged again.
+    unreachable_warned: AtomicBool,
 }
 
 impl Link {
     fn transmit(&self, datagram: &[u8]) {
         match self.transport.send(datagram) {
-            Ok(()) => self.counters.sent(datagram.len()),
-            Err(Dropped::Unreachable) => self.counters.dropped_unreachable(datagram.len()),
-            Err(Dropped::Full | Dropped::Failed) => self.counters.dropped_writer(datagram.len()),
+            Ok(()) => {
+                self.counters.sent(datagram.len());
+                if self.unreachable_warned.load(Ordering::Relaxed) {
+                    self.unreachable_warned.store(false, Ordering::Relaxed);
+                }
+            }
+            Err(failure) => {
+                match failure.kind {
+                    Dropped::Unreachable => self.counters.dropped_unreachable(datagram.len()),
+                    Dropped::Full | Dropped::Failed => {
+                        self.counters.dropped_writer(datagram.len());
+                    }
+                }
+                // A full queue is the receiver being busy (counted); anything else means it
+                // cannot be reached: say so once, with the error.
+                if failure.kind != Dropped::Full
+                    && !self.unreachable_warned.swap(true, Ordering::Relaxed)
+                {
+                    datadog_env::warn(&format!(
+                        "cannot send DogStatsD datagrams to {} ({}); they are dropped and counted until it can be reached",
+                        self.transport.endpoint(),
+                        failure.error
+                    ));
+                }
+            }
         }
     }
 }
@@ -158,6 +183,7 @@ impl Statsd {
             link: Link {
                 transport,
                 counters: Counters::default(),
+                unreachable_warned: AtomicBool::new(false),
             },
             worker: Mutex::new(None),
             warned: AtomicU32::new(0),

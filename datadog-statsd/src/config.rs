@@ -117,7 +117,18 @@ impl StatsdBuilder {
             .into_iter()
             .find_map(|name| env.text(name).map(|host| (name, host)));
         if let Some((name, host)) = host {
-            builder.endpoint = if host.contains("://") {
+            builder.endpoint = if !host.contains("://") && check_host(&host).is_err() {
+                datadog_env::warn_invalid(
+                    name,
+                    &host,
+                    "is not a host name or IP address",
+                    "127.0.0.1",
+                );
+                Endpoint::Udp {
+                    host: "127.0.0.1".into(),
+                    port,
+                }
+            } else if host.contains("://") {
                 parse_url(&host).unwrap_or_else(|problem| {
                     datadog_env::warn_invalid(name, &host, &format!("({problem})"), "127.0.0.1");
                     Endpoint::Udp {
@@ -202,7 +213,7 @@ impl StatsdBuilder {
             Ok(endpoint) => self.endpoint = endpoint,
             Err(problem) => datadog_env::warn(&format!(
                 "DogStatsD URL {:?} ({problem}) is not used; using {}",
-                datadog_env::redact_url(url),
+                datadog_env::redact_urls(url),
                 self.endpoint
             )),
         }
@@ -365,9 +376,12 @@ impl StatsdBuilder {
 pub(crate) fn parse_url(url: &str) -> Result<Endpoint, String> {
     let url = url.trim();
     if let Some(rest) = url.strip_prefix("udp://") {
-        let rest = rest.trim_end_matches('/');
+        let rest = rest.split(['/', '?', '#']).next().unwrap_or_default();
         if rest.is_empty() {
             return Err("no host".into());
+        }
+        if rest.contains('@') {
+            return Err("the URL carries user info, which DogStatsD does not take".into());
         }
         // `[v6]:port`, `[v6]`, `host:port`, `host`.
         let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
@@ -389,9 +403,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Endpoint, String> {
                 .filter(|p| *p > 0)
                 .ok_or_else(|| format!("{port:?} is not a port"))?,
         };
-        if host.is_empty() {
-            return Err("no host".into());
-        }
+        check_host(&host)?;
         return Ok(Endpoint::Udp { host, port });
     }
     for (scheme, stream) in [
@@ -412,6 +424,25 @@ pub(crate) fn parse_url(url: &str) -> Result<Endpoint, String> {
         }
     }
     Err("expected udp://, unix://, unixgram:// or unixstream://".into())
+}
+
+/// A host name, an IPv4 address or an IPv6 address (brackets allowed).
+fn check_host(host: &str) -> Result<(), String> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Ok(());
+    }
+    if host.is_empty() {
+        return Err("no host".into());
+    }
+    if host.len() > 253
+        || !host
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
+    {
+        return Err("the host is not a host name or IP address".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -490,6 +521,15 @@ mod tests {
             Ok(Endpoint::UnixDatagram("/a/b".into()))
         );
         assert!(parse_url("udp://").is_err());
+        assert!(parse_url("udp://127.0.0.1:99999").is_err());
+        assert!(parse_url("udp://bad host:8125").is_err());
+        let secret = parse_url("udp://user:s3cret@127.0.0.1:8125").unwrap_err();
+        assert!(!secret.contains("s3cret"), "{secret}");
+        assert_eq!(
+            from(&[("DD_AGENT_HOST", "not a host")]).endpoint,
+            udp("127.0.0.1", 8125)
+        );
+        assert_eq!(parse_url("udp://[::1]"), Ok(udp("::1", 8125)));
         assert!(parse_url("unix://").is_err());
         assert!(parse_url("/tmp/socket").is_err());
     }

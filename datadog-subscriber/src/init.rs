@@ -5,11 +5,16 @@
 //! [`JsonLogLayer`](crate::logs::JsonLogLayer). The returned [`DatadogGuard`] flushes traces and
 //! logs when dropped; keep it alive for the life of `main`. [`builder`] overrides settings in code.
 //!
+//! Shutdown keeps the caller's budget: [`DatadogGuard::shutdown`] returns by its timeout whatever
+//! the Agent or stdout do, counts what could not be delivered as dropped, says how much in one
+//! line on stderr, and only the first shutdown waits (the guard's drop after it returns at once).
+//!
 //! ```no_run
 //! let _guard = datadog_subscriber::init();
 //! tracing::info!("starting server on port 8080");
 //! ```
 
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tracing::Dispatch;
@@ -23,6 +28,9 @@ use crate::tracer::{TracerConfig, TracerHandle};
 
 /// How long dropping a [`DatadogGuard`] waits for traces and logs to be written.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the shutdown's report line may take to reach stderr.
+const STDERR_LINE_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// The filter used when `RUST_LOG` is unset or invalid.
 const DEFAULT_FILTER: &str = "info";
@@ -139,6 +147,7 @@ impl Builder {
                 logs,
                 #[cfg(feature = "runtime-metrics")]
                 runtime_metrics,
+                report: Mutex::new(None),
             },
         )
     }
@@ -173,14 +182,58 @@ fn env_filter(directives: Option<String>) -> EnvFilter {
     })
 }
 
+/// What a [`DatadogGuard::shutdown`] delivered and dropped.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let (_dispatch, guard) = datadog_subscriber::builder()
+///     .tracer(|tracer| tracer.enabled(false))
+///     .build();
+/// let report = guard.shutdown_report(Duration::from_secs(1));
+/// assert!(report.complete);
+/// assert_eq!(report.traces_dropped, 0);
+/// assert!(report.to_string().contains("0 traces"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Everything was delivered (or had been dropped and counted before) within the timeout.
+    pub complete: bool,
+    /// The budget the shutdown was given.
+    pub timeout: Duration,
+    /// Traces dropped since the tracer started, including those still unsent at the deadline.
+    pub traces_dropped: u64,
+    /// Log lines dropped since the logs started, including those still unwritten at the deadline.
+    pub log_lines_dropped: u64,
+}
+
+impl std::fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "shutdown within {} ms {}: {} traces and {} log lines dropped since start",
+            self.timeout.as_millis(),
+            if self.complete {
+                "completed"
+            } else {
+                "ran out of time"
+            },
+            self.traces_dropped,
+            self.log_lines_dropped
+        )
+    }
+}
+
 /// Keeps the tracer's export worker and the log writer running; flushes both when dropped
-/// (waiting at most [`DEFAULT_SHUTDOWN_TIMEOUT`]).
+/// (waiting at most [`DEFAULT_SHUTDOWN_TIMEOUT`], and not at all after an explicit shutdown).
 #[derive(Debug)]
 pub struct DatadogGuard {
     tracer: TracerHandle,
     logs: LogGuard,
     #[cfg(feature = "runtime-metrics")]
     runtime_metrics: Option<RuntimeMetrics>,
+    /// The first shutdown's report: later shutdowns return it without waiting again.
+    report: Mutex<Option<ShutdownReport>>,
 }
 
 impl DatadogGuard {
@@ -197,8 +250,19 @@ impl DatadogGuard {
 
     /// Stops the runtime metrics, flushes, then stops the export worker and the log writer
     /// (later traces and lines are dropped and counted). Traces go first: the deadline covers
-    /// both.
+    /// both. Returns by `timeout` whatever the Agent or stdout do; `false` if `timeout` passed
+    /// first (what was left is then counted as dropped).
     pub fn shutdown(&self, timeout: Duration) -> bool {
+        self.shutdown_report(timeout).complete
+    }
+
+    /// [`shutdown`](Self::shutdown), returning what was dropped. When something was, one line
+    /// on stderr says how much. Only the first call waits; later ones return its report.
+    pub fn shutdown_report(&self, timeout: Duration) -> ShutdownReport {
+        let mut stored = self.report.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(report) = *stored {
+            return report;
+        }
         let deadline = Instant::now() + timeout;
         #[cfg(feature = "runtime-metrics")]
         if let Some(runtime_metrics) = &self.runtime_metrics {
@@ -208,7 +272,18 @@ impl DatadogGuard {
         let logs = self
             .logs
             .shutdown(deadline.saturating_duration_since(Instant::now()));
-        traces && logs
+        let report = ShutdownReport {
+            complete: traces && logs,
+            timeout,
+            traces_dropped: self.tracer.stats().traces_dropped,
+            log_lines_dropped: self.logs.dropped_lines(),
+        };
+        if !report.complete || report.traces_dropped > 0 || report.log_lines_dropped > 0 {
+            // stderr may be a pipe nobody reads either: the line must not hold up the exit.
+            crate::logs::warn_within(&report.to_string(), STDERR_LINE_TIMEOUT);
+        }
+        *stored = Some(report);
+        report
     }
 
     /// The tracer's handle (flush, counters).
@@ -258,5 +333,42 @@ mod tests {
         assert!(guard.flush(Duration::from_secs(10)));
         assert_eq!(guard.logs().dropped_lines(), 0);
         assert!(guard.shutdown(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn a_shutdown_against_a_hanging_agent_keeps_its_budget_once() {
+        // An Agent that accepts connections and never answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (dispatch, guard) = builder()
+            .tracer(|tracer| {
+                tracer
+                    .agent_url(&url)
+                    .flush_interval(Duration::from_hours(1))
+            })
+            .filter("info")
+            .logs(|logs| {
+                logs.destination(crate::logs::Destination::File(
+                    std::env::temp_dir().join(format!("dd-guard-{}.log", std::process::id())),
+                ))
+            })
+            .build();
+        tracing::dispatcher::with_default(&dispatch, || {
+            for _ in 0..10 {
+                tracing::info_span!("work").in_scope(|| tracing::info!("inside"));
+            }
+        });
+        let started = Instant::now();
+        let report = guard.shutdown_report(Duration::from_millis(300));
+        assert_eq!(report.traces_dropped, 10, "{report}");
+        // The second shutdown and the drop return at once, with the first one's report.
+        assert_eq!(guard.shutdown_report(Duration::from_secs(30)), report);
+        drop(guard);
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "{took:?}");
+        drop(listener);
+        let _ = std::fs::remove_file(
+            std::env::temp_dir().join(format!("dd-guard-{}.log", std::process::id())),
+        );
     }
 }

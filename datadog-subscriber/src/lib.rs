@@ -31,5 +31,5 @@ pub mod runtime_metrics;
 mod startup_report;
 pub mod tracer;
 
-pub use init::{Builder, DEFAULT_SHUTDOWN_TIMEOUT, DatadogGuard, builder, init};
+pub use init::{Builder, DEFAULT_SHUTDOWN_TIMEOUT, DatadogGuard, ShutdownReport, builder, init};
 pub use tracer::{DatadogSpanExt, current_context};

@@ -53,7 +53,7 @@ fn fields(tracer: &TracerConfig, logs: &LogConfig) -> Vec<(&'static str, Value)>
         ("dd_version", json!(tracer.version)),
         ("tags", json!(tags)),
         ("enabled", json!(tracer.enabled)),
-        ("agent_url", json!(datadog_env::redact_url(&agent_url))),
+        ("agent_url", json!(datadog_env::redact_urls(&agent_url))),
         (
             "agent_timeout_seconds",
             json!(tracer.request_timeout.as_secs_f64()),

@@ -6,6 +6,8 @@
 
 pub mod cloud_run;
 pub mod dogstatsd_sink;
+pub mod fake_agent;
+pub mod fault_app;
 pub mod peers;
 pub mod test_agent;
 

@@ -76,8 +76,9 @@ fn a_stalled_agent_costs_bounded_memory_and_counted_drops() {
         .queue_capacity(50);
     let (_guard, handle) = install(config);
     tracing::info_span!("stalled.first").in_scope(|| {});
-    // The worker now waits on the stalled Agent; a flush with a short deadline gives up waiting.
-    assert!(!handle.flush(Duration::from_millis(1)));
+    // A flush with a short deadline cuts the request to the stalled Agent short too: it returns
+    // by then, the trace sent (perhaps received: not sent again) or dropped and counted.
+    let _ = handle.flush(Duration::from_millis(1));
     for _ in 0..500 {
         tracing::info_span!("stalled.burst").in_scope(|| {});
     }

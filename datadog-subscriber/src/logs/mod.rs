@@ -39,9 +39,13 @@ mod timestamp;
 mod writer;
 
 pub use config::{DEFAULT_BUFFER_BYTES, DEFAULT_MAX_VALUE_BYTES, LogConfig};
-pub use destination::{DEFAULT_SERVERLESS_LOG_FILE, Destination, SERVERLESS_LOG_PATH_ENV};
+pub use destination::{
+    DEFAULT_SERVERLESS_LOG_FILE, Destination, MAX_LOG_FILE_BYTES, REOPEN_CHECK_INTERVAL,
+    SERVERLESS_LOG_PATH_ENV,
+};
 pub use layer::JsonLogLayer;
 pub(crate) use writer::warn as warn_stderr;
+pub(crate) use writer::warn_within;
 pub use writer::{DROP_FLUSH_TIMEOUT, LineWriter, LogGuard, NonBlocking};
 
 #[cfg(test)]

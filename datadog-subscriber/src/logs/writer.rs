@@ -1,11 +1,13 @@
-//! A non-blocking line writer: callers append to a bounded in-memory buffer, a background thread
-//! writes it out.
+//! A non-blocking line writer: callers append to bounded in-memory buffers, one background
+//! thread per destination writes them out.
 //!
 //! Logging from a request handler must not wait on a slow pipe, a full disk or a stalled log
-//! collector. [`NonBlocking`] hands each line to a buffer of bounded size under a short lock (a
-//! copy, no I/O); a background thread swaps the buffer out and writes it to the destinations. When
-//! the buffer is full the line is dropped and counted ([`LogGuard::dropped_lines`]). Write errors
-//! (closed stdout, full disk) are counted and reported once on stderr; they never panic.
+//! collector. [`NonBlocking`] hands each line to one bounded buffer per destination under a
+//! short lock (a copy, no I/O); each destination has its own background thread, so a stalled
+//! stdout never holds up the log file, nor the file stdout. When a destination's buffer is full
+//! the line is dropped for it and counted ([`LogGuard::dropped_lines`]). Write errors (closed
+//! stdout, full disk, a deleted log directory) are counted and reported once on stderr until the
+//! destination works again; they never panic.
 //!
 //! ```
 //! use std::io::Write;
@@ -30,10 +32,10 @@ use tracing_subscriber::fmt::MakeWriter;
 /// How long dropping a [`LogGuard`] waits for buffered lines to be written.
 pub const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long the background thread collects lines before writing while lines keep coming.
+/// How long a background thread collects lines before writing while lines keep coming.
 const BATCH_DELAY: Duration = Duration::from_millis(5);
 
-/// One destination of the background thread, with the name used in its warning.
+/// One destination of a background thread, with the name used in its warning.
 pub(crate) struct Target {
     pub(crate) name: String,
     pub(crate) writer: Box<dyn Write + Send>,
@@ -44,38 +46,49 @@ struct State {
     buffer: Vec<u8>,
     /// Lines accepted into the buffer so far.
     accepted: u64,
-    /// Lines handed to the destinations so far (written or failed).
+    /// Lines handed to the destination so far (written or failed).
     written: u64,
     shutdown: bool,
     /// The background thread sleeps until woken (nothing arrived during its last batch delay).
     idle: bool,
 }
 
-struct Shared {
+/// The buffer of one destination and its thread's signals.
+struct Lane {
     state: Mutex<State>,
     /// Wakes the background thread: data, a flush request or shutdown.
     work: Condvar,
     /// Wakes flushers: `written` moved.
     progress: Condvar,
-    capacity: usize,
-    dropped: AtomicU64,
-    failed_writes: AtomicU64,
 }
 
-impl Shared {
+impl Lane {
+    fn new(capacity: usize) -> Lane {
+        Lane {
+            state: Mutex::new(State {
+                buffer: Vec::with_capacity(capacity.min(64 * 1024)),
+                accepted: 0,
+                written: 0,
+                shutdown: false,
+                idle: false,
+            }),
+            work: Condvar::new(),
+            progress: Condvar::new(),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // The state stays consistent across a panic (plain counters and a byte buffer).
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn push(&self, line: &[u8]) {
+    /// Buffers `line`; `false` when it is dropped (full or shut down).
+    fn push(&self, line: &[u8], capacity: usize) -> bool {
         let mut state = self.lock();
-        if state.shutdown || state.buffer.len() + line.len() > self.capacity {
-            drop(state);
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
+        if state.shutdown || state.buffer.len() + line.len() > capacity {
+            return false;
         }
-        let half = self.capacity / 2;
+        let half = capacity / 2;
         let crossed_half = state.buffer.len() < half && state.buffer.len() + line.len() >= half;
         state.buffer.extend_from_slice(line);
         state.accepted += 1;
@@ -87,11 +100,12 @@ impl Shared {
         if wake {
             self.work.notify_one();
         }
+        true
     }
 
-    /// Waits until every line accepted before the call is handed to the destinations.
-    fn flush(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+    /// Waits until every line accepted before the call is handed to the destination, or
+    /// `deadline`; returns the lines still unwritten (0 on success).
+    fn flush(&self, deadline: Instant) -> u64 {
         let mut state = self.lock();
         let target = state.accepted;
         state.idle = false;
@@ -99,7 +113,7 @@ impl Shared {
         while state.written < target {
             let now = Instant::now();
             if now >= deadline {
-                return false;
+                return state.accepted - state.written;
             }
             state = self
                 .progress
@@ -107,7 +121,36 @@ impl Shared {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        true
+        0
+    }
+}
+
+struct Shared {
+    lanes: Vec<Lane>,
+    capacity: usize,
+    dropped: AtomicU64,
+    failed_writes: AtomicU64,
+}
+
+impl Shared {
+    fn push(&self, line: &[u8]) {
+        let mut dropped = self.lanes.is_empty();
+        for lane in &self.lanes {
+            dropped |= !lane.push(line, self.capacity);
+        }
+        if dropped {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Flushes every destination (each in parallel with its own thread) until `deadline`;
+    /// returns the most lines one destination still had unwritten.
+    fn flush(&self, deadline: Instant) -> u64 {
+        self.lanes
+            .iter()
+            .map(|lane| lane.flush(deadline))
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -121,13 +164,14 @@ impl std::fmt::Debug for NonBlocking {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NonBlocking")
             .field("capacity", &self.shared.capacity)
+            .field("destinations", &self.shared.lanes.len())
             .finish_non_exhaustive()
     }
 }
 
 impl NonBlocking {
-    /// Starts the background thread writing to `destinations` (each line goes to all of them), with
-    /// a buffer of at most `capacity` bytes. The guard flushes on drop.
+    /// Starts one background thread per destination in `destinations` (each line goes to all of
+    /// them), each with a buffer of at most `capacity` bytes. The guard flushes on drop.
     pub fn new(
         destinations: Vec<Box<dyn Write + Send>>,
         capacity: usize,
@@ -145,41 +189,37 @@ impl NonBlocking {
     }
 
     pub(crate) fn start(targets: Vec<Target>, capacity: usize) -> (NonBlocking, LogGuard) {
+        let capacity = capacity.max(1);
         let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                buffer: Vec::with_capacity(capacity.min(64 * 1024)),
-                accepted: 0,
-                written: 0,
-                shutdown: false,
-                idle: false,
-            }),
-            work: Condvar::new(),
-            progress: Condvar::new(),
-            capacity: capacity.max(1),
+            lanes: targets.iter().map(|_| Lane::new(capacity)).collect(),
+            capacity,
             dropped: AtomicU64::new(0),
             failed_writes: AtomicU64::new(0),
         });
-        let background = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("datadog-logs".into())
-            .spawn(move || run(&background, targets));
-        let thread = match thread {
-            Ok(handle) => Some(handle),
-            Err(error) => {
-                warn(&format!(
-                    "cannot start the log writer thread ({error}); log lines will be dropped"
-                ));
-                shared.lock().shutdown = true;
-                None
+        let mut threads = Vec::new();
+        for (index, target) in targets.into_iter().enumerate() {
+            let background = Arc::clone(&shared);
+            let thread = std::thread::Builder::new()
+                .name(format!("datadog-logs-{index}"))
+                .spawn(move || run(&background, index, target));
+            match thread {
+                Ok(handle) => threads.push(handle),
+                Err(error) => {
+                    warn(&format!(
+                        "cannot start a log writer thread ({error}); its log lines will be dropped"
+                    ));
+                    shared.lanes[index].lock().shutdown = true;
+                }
             }
-        };
+        }
         (
             NonBlocking {
                 shared: Arc::clone(&shared),
             },
             LogGuard {
                 shared,
-                thread: Mutex::new(thread),
+                threads: Mutex::new(threads),
+                shut_down: Mutex::new(None),
             },
         )
     }
@@ -215,7 +255,9 @@ impl<'a> MakeWriter<'a> for NonBlocking {
 /// what was lost.
 pub struct LogGuard {
     shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The outcome of the first shutdown: later ones return it at once.
+    shut_down: Mutex<Option<bool>>,
 }
 
 impl std::fmt::Debug for LogGuard {
@@ -230,27 +272,41 @@ impl std::fmt::Debug for LogGuard {
 impl LogGuard {
     /// Waits until every line logged before this call is written; `false` if `timeout` passed first.
     pub fn flush(&self, timeout: Duration) -> bool {
-        self.shared.flush(timeout)
+        self.shared.flush(Instant::now() + timeout) == 0
     }
 
-    /// Flushes, then stops the background thread (later lines are dropped and counted).
+    /// Flushes, then stops the background threads (later lines are dropped and counted). Lines
+    /// still unwritten when `timeout` passes are counted as dropped. Only the first call waits:
+    /// later calls (and the drop) return its result at once.
     pub fn shutdown(&self, timeout: Duration) -> bool {
-        let flushed = self.shared.flush(timeout);
-        self.shared.lock().shutdown = true;
-        self.shared.work.notify_one();
-        let thread = self
-            .thread
+        let mut shut_down = self
+            .shut_down
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        // Join only when the thread is not stuck in a write, so shutdown keeps its deadline.
-        if flushed && let Some(thread) = thread {
-            let _ = thread.join();
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(flushed) = *shut_down {
+            return flushed;
         }
-        flushed
+        let unwritten = self.shared.flush(Instant::now() + timeout);
+        for lane in &self.shared.lanes {
+            lane.lock().shutdown = true;
+            lane.work.notify_one();
+        }
+        self.shared.dropped.fetch_add(unwritten, Ordering::Relaxed);
+        let threads =
+            std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        // Join only threads that are done, so shutdown keeps its deadline when one is stuck in
+        // a write; a stuck one ends with the process.
+        if unwritten == 0 {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        }
+        *shut_down = Some(unwritten == 0);
+        unwritten == 0
     }
 
-    /// Lines dropped because the buffer was full (or the writer was shut down).
+    /// Lines that did not reach every destination: its buffer was full, the writer was shut
+    /// down, or a shutdown's deadline passed before they were written.
     pub fn dropped_lines(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
     }
@@ -267,23 +323,24 @@ impl Drop for LogGuard {
     }
 }
 
-fn run(shared: &Shared, mut targets: Vec<Target>) {
+fn run(shared: &Shared, index: usize, mut target: Target) {
+    let lane = &shared.lanes[index];
     let mut batch = Vec::new();
     let mut busy = false;
     loop {
-        let mut state = shared.lock();
+        let mut state = lane.lock();
         while state.buffer.is_empty() && !state.shutdown {
             if busy {
                 // Lines are flowing: collect for a moment instead of waiting to be woken.
                 busy = false;
-                state = shared
+                state = lane
                     .work
                     .wait_timeout(state, BATCH_DELAY)
                     .unwrap_or_else(PoisonError::into_inner)
                     .0;
             } else {
                 state.idle = true;
-                state = shared
+                state = lane
                     .work
                     .wait(state)
                     .unwrap_or_else(PoisonError::into_inner);
@@ -298,12 +355,17 @@ fn run(shared: &Shared, mut targets: Vec<Target>) {
         let upto = state.accepted;
         drop(state);
 
-        for target in &mut targets {
-            let result = target
-                .writer
-                .write_all(&batch)
-                .and_then(|()| target.writer.flush());
-            if let Err(error) = result {
+        let result = target
+            .writer
+            .write_all(&batch)
+            .and_then(|()| target.writer.flush());
+        match result {
+            Ok(()) if target.failed => {
+                target.failed = false;
+                warn(&format!("writing logs to {} again", target.name));
+            }
+            Ok(()) => {}
+            Err(error) => {
                 shared.failed_writes.fetch_add(1, Ordering::Relaxed);
                 if !target.failed {
                     target.failed = true;
@@ -320,14 +382,31 @@ fn run(shared: &Shared, mut targets: Vec<Target>) {
             batch = Vec::new();
         }
 
-        shared.lock().written = upto;
-        shared.progress.notify_all();
+        lane.lock().written = upto;
+        lane.progress.notify_all();
     }
 }
 
-/// One line on stderr, never panicking (stderr may be closed too).
+/// One line on stderr, never panicking (stderr may be closed too), with the user info and query
+/// string of any URL in it redacted.
 pub(crate) fn warn(message: &str) {
     datadog_env::warn(message);
+}
+
+/// A warning from a helper thread, waiting for it at most `timeout`: a stderr nobody reads
+/// cannot hold up the caller (the line is then lost with the process).
+pub(crate) fn warn_within(message: &str, timeout: Duration) {
+    let message = message.to_owned();
+    let (done, written) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("datadog-stderr".into())
+        .spawn(move || {
+            warn(&message);
+            let _ = done.send(());
+        });
+    if spawned.is_ok() {
+        let _ = written.recv_timeout(timeout);
+    }
 }
 
 #[cfg(test)]
@@ -446,6 +525,40 @@ mod tests {
         assert_eq!(&*recorder.0.lock().unwrap(), b"last words\n");
         writer.make_writer().write_all(b"too late\n").unwrap();
         assert_eq!(shared.dropped.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_stalled_destination_does_not_hold_up_the_others() {
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let healthy = Recorder::default();
+        let (writer, guard) = NonBlocking::new(
+            vec![
+                Box::new(Stalled(Arc::clone(&gate))),
+                Box::new(healthy.clone()),
+            ],
+            256,
+        );
+        for _ in 0..100 {
+            writer.make_writer().write_all(b"012345678\n").unwrap();
+            // Let the healthy thread keep its buffer empty, as a real reader would.
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        // The healthy destination got every line, though the stalled one holds at most a few.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while healthy.0.lock().unwrap().len() < 1000 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(healthy.0.lock().unwrap().len(), 1000);
+        assert!(guard.dropped_lines() >= 70, "{}", guard.dropped_lines());
+        // A shutdown with the stalled destination keeps its deadline, counts what is left,
+        // and a second shutdown (or the drop) does not wait again.
+        let started = Instant::now();
+        assert!(!guard.shutdown(Duration::from_millis(100)));
+        assert!(!guard.shutdown(Duration::from_secs(30)));
+        drop(guard);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
     }
 
     #[test]

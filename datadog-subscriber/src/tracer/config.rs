@@ -22,7 +22,8 @@ pub enum AgentAddress {
 }
 
 impl AgentAddress {
-    /// Parses `http://host[:port][/]` or `unix:///path`; `None` for anything else.
+    /// Parses `http://host[:port][/]` or `unix:///path`; `None` for anything else (another
+    /// scheme, user info, a bad host or a port outside 1-65535).
     ///
     /// ```
     /// use datadog_subscriber::tracer::AgentAddress;
@@ -32,27 +33,100 @@ impl AgentAddress {
     ///     Some(AgentAddress::Http { authority: "localhost:8126".into() })
     /// );
     /// assert!(AgentAddress::parse("ftp://x").is_none());
+    /// assert!(AgentAddress::parse("http://127.0.0.1:99999").is_none());
     /// ```
     pub fn parse(url: &str) -> Option<AgentAddress> {
+        Self::parse_checked(url).ok()
+    }
+
+    /// Like [`parse`](Self::parse), saying what is wrong (without quoting the URL, which may
+    /// hold secrets).
+    pub(crate) fn parse_checked(url: &str) -> Result<AgentAddress, String> {
         let url = url.trim();
         if let Some(path) = url.strip_prefix("unix://") {
-            return (!path.is_empty()).then(|| AgentAddress::Unix(PathBuf::from(path)));
+            if path.is_empty() {
+                return Err("has no socket path".into());
+            }
+            return Ok(AgentAddress::Unix(PathBuf::from(path)));
         }
-        let rest = url.strip_prefix("http://")?;
-        let authority = rest.split('/').next().unwrap_or_default();
-        if authority.is_empty() || authority.contains('@') {
-            return None;
-        }
-        let has_port = authority
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.ends_with(':') && port.parse::<u16>().is_ok());
-        let authority = if has_port {
-            authority.to_owned()
-        } else {
-            format!("{authority}:{DEFAULT_PORT}")
+        let Some(rest) = url.strip_prefix("http://") else {
+            return Err("is not http://host:port or unix:///path".into());
         };
-        Some(AgentAddress::Http { authority })
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if authority.contains('@') {
+            return Err("carries user info, which the Agent does not take".into());
+        }
+        let (host, port) = split_host_port(authority)?;
+        Ok(AgentAddress::Http {
+            authority: format!("{host}:{}", port.unwrap_or(DEFAULT_PORT)),
+        })
     }
+}
+
+impl std::fmt::Display for AgentAddress {
+    /// The address as a URL (it never holds credentials: they are refused when parsing).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AgentAddress::Http { authority } => write!(f, "http://{authority}"),
+            AgentAddress::Unix(path) => write!(f, "unix://{}", path.display()),
+        }
+    }
+}
+
+/// `host[:port]` or `[v6][:port]`: the host (IPv6 kept in brackets) and the port, if any.
+fn split_host_port(authority: &str) -> Result<(String, Option<u16>), String> {
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (inside, after) = v6
+            .split_once(']')
+            .ok_or("has an IPv6 host without its closing `]`")?;
+        if inside.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err("has a bad IPv6 address".into());
+        }
+        let port = match after {
+            "" => None,
+            _ => Some(
+                after
+                    .strip_prefix(':')
+                    .ok_or("has text after the IPv6 address")?,
+            ),
+        };
+        (format!("[{inside}]"), port)
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) => (host.to_owned(), Some(port)),
+            None => (authority.to_owned(), None),
+        }
+    };
+    if !host.starts_with('[') {
+        check_host(&host)?;
+    }
+    let port =
+        match port {
+            None => None,
+            Some(port) => Some(parse_port(port).ok_or_else(|| {
+                format!("has a port {port:?} that is not a number from 1 to 65535")
+            })?),
+        };
+    Ok((host, port))
+}
+
+/// A host name or IPv4 address: letters, digits, `-`, `_` and `.`, not empty.
+fn check_host(host: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Err("has no host".into());
+    }
+    if host.len() > 253
+        || !host
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
+    {
+        return Err("has a host that is not a host name or IP address".into());
+    }
+    Ok(())
+}
+
+fn parse_port(port: &str) -> Option<u16> {
+    port.parse::<u16>().ok().filter(|port| *port != 0)
 }
 
 const DEFAULT_HOST: &str = "127.0.0.1";
@@ -72,7 +146,8 @@ const DEFAULT_PORT: u16 = 8126;
 /// | `DD_TRACE_SAMPLING_RULES` | JSON rules, see [`SamplingRule`] | none |
 /// | `DD_TRACE_RATE_LIMIT` | traces per second kept by rules | `100` |
 /// | `DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED` | 128-bit root trace ids | `true` |
-/// | `DD_TRACE_AGENT_TIMEOUT_SECONDS` | Agent request timeout | `2` |
+/// | `DD_TRACE_AGENT_TIMEOUT_SECONDS` | Agent request timeout (a payload that timed out is not sent again) | `2` |
+/// | `DD_TRACE_WRITER_BUFFER_SIZE_BYTES` | memory of traces waiting for export before new ones are dropped | 8 MiB |
 /// | `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS` | finished spans of an open trace sent early | `300` |
 /// | `K_SERVICE` | on Cloud Run: each trace is sent as soon as the process is idle ([`send_when_idle`](Self::send_when_idle)) | unset |
 ///
@@ -104,8 +179,13 @@ pub struct TracerConfig {
     pub(crate) flush_interval: Duration,
     pub(crate) send_when_idle: bool,
     pub(crate) queue_capacity_spans: usize,
+    pub(crate) queue_capacity_bytes: usize,
     pub(crate) partial_flush_min_spans: usize,
 }
+
+/// The default bound of the trace queue in bytes (`DD_TRACE_WRITER_BUFFER_SIZE_BYTES`): dd-trace-py's
+/// default, 8 MiB, a small share of a 512 MiB Cloud Run instance.
+pub const DEFAULT_QUEUE_BYTES: usize = 8 << 20;
 
 impl Default for TracerConfig {
     fn default() -> Self {
@@ -134,6 +214,7 @@ impl TracerConfig {
             flush_interval: Duration::from_secs(1),
             send_when_idle: false,
             queue_capacity_spans: 100_000,
+            queue_capacity_bytes: DEFAULT_QUEUE_BYTES,
             partial_flush_min_spans: 300,
         }
     }
@@ -182,6 +263,14 @@ impl TracerConfig {
         ) {
             config.request_timeout = Duration::from_secs_f64(seconds);
         }
+        if let Some(bytes) = env.parse(
+            "DD_TRACE_WRITER_BUFFER_SIZE_BYTES",
+            |bytes: &usize| *bytes > 0,
+            "a positive integer",
+            &DEFAULT_QUEUE_BYTES.to_string(),
+        ) {
+            config.queue_capacity_bytes = bytes;
+        }
         // Cloud Run may freeze the CPU as soon as the last response is sent.
         config.send_when_idle = env.on_cloud_run();
         if let Some(spans) = env.parse(
@@ -225,10 +314,10 @@ impl TracerConfig {
     /// The Agent URL (`http://host:port` or `unix:///path`); an unsupported URL warns and keeps
     /// the previous address.
     pub fn agent_url(mut self, url: &str) -> Self {
-        match AgentAddress::parse(url) {
-            Some(address) => self.agent = address,
-            None => warn(&format!(
-                "agent URL {url:?} is not http://host:port or unix:///path; keeping {:?}",
+        match AgentAddress::parse_checked(url) {
+            Ok(address) => self.agent = address,
+            Err(problem) => warn(&format!(
+                "the agent URL {url:?} {problem}; keeping {}",
                 self.agent
             )),
         }
@@ -314,6 +403,14 @@ impl TracerConfig {
         self
     }
 
+    /// How much memory (bytes, estimated) finished spans waiting for export may hold before new
+    /// traces are dropped and counted (`DD_TRACE_WRITER_BUFFER_SIZE_BYTES`, default
+    /// [`DEFAULT_QUEUE_BYTES`]).
+    pub fn queue_capacity_bytes(mut self, bytes: usize) -> Self {
+        self.queue_capacity_bytes = bytes.max(1);
+        self
+    }
+
     /// Builds the layer and the handle that flushes and shuts down its export worker.
     pub fn build(self) -> (TracerLayer, TracerHandle) {
         let tracer = Arc::new(super::trace::Tracer::new(&self));
@@ -322,36 +419,52 @@ impl TracerConfig {
 }
 
 fn agent_from_env(env: datadog_env::Env<'_>) -> AgentAddress {
-    if let Some(url) = env.text("DD_TRACE_AGENT_URL") {
-        if let Some(address) = AgentAddress::parse(&url) {
-            return address;
-        }
-        datadog_env::warn_invalid(
-            "DD_TRACE_AGENT_URL",
-            &url,
-            "is not http://host:port or unix:///path",
-            "DD_AGENT_HOST/DD_TRACE_AGENT_PORT",
-        );
+    let url = env
+        .text("DD_TRACE_AGENT_URL")
+        .map(|url| (AgentAddress::parse_checked(&url), url));
+    if let Some((Ok(address), _)) = url {
+        return address;
     }
-    let host = env
-        .text("DD_AGENT_HOST")
-        .unwrap_or_else(|| DEFAULT_HOST.to_owned());
-    let host = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host
+    let host = match env.text("DD_AGENT_HOST") {
+        None => DEFAULT_HOST.to_owned(),
+        Some(host) => valid_agent_host(&host).unwrap_or_else(|problem| {
+            datadog_env::warn_invalid("DD_AGENT_HOST", &host, &problem, DEFAULT_HOST);
+            DEFAULT_HOST.to_owned()
+        }),
     };
-    let port = env
-        .parse(
-            "DD_TRACE_AGENT_PORT",
-            |port: &u16| *port != 0,
-            "a port number",
-            "8126",
-        )
-        .unwrap_or(DEFAULT_PORT);
-    AgentAddress::Http {
+    let port = match env.text("DD_TRACE_AGENT_PORT") {
+        None => DEFAULT_PORT,
+        Some(port) => parse_port(&port).unwrap_or_else(|| {
+            datadog_env::warn_invalid(
+                "DD_TRACE_AGENT_PORT",
+                &port,
+                "is not a port number (1-65535)",
+                &DEFAULT_PORT.to_string(),
+            );
+            DEFAULT_PORT
+        }),
+    };
+    let address = AgentAddress::Http {
         authority: format!("{host}:{port}"),
+    };
+    if let Some((Err(problem), url)) = url {
+        datadog_env::warn_invalid("DD_TRACE_AGENT_URL", &url, &problem, &address.to_string());
     }
+    address
+}
+
+/// `DD_AGENT_HOST`: a host name, an IPv4 address, or an IPv6 address with or without brackets
+/// (brackets are added).
+fn valid_agent_host(host: &str) -> Result<String, String> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Ok(format!("[{bare}]"));
+    }
+    if host.contains("://") {
+        return Err("is a URL, not a host name (DD_TRACE_AGENT_URL takes URLs)".into());
+    }
+    check_host(host)?;
+    Ok(host.to_owned())
 }
 
 #[cfg(test)]
@@ -410,6 +523,58 @@ mod tests {
             Some(AgentAddress::Http {
                 authority: "[::1]:8126".into()
             })
+        );
+    }
+
+    #[test]
+    fn bad_ports_hosts_and_schemes_are_refused_with_the_fallback() {
+        let fallback = AgentAddress::Http {
+            authority: "127.0.0.1:8126".into(),
+        };
+        for url in [
+            "http://127.0.0.1:99999",
+            "http://127.0.0.1:0",
+            "http://127.0.0.1:80x",
+            "http://user:secret@127.0.0.1:8126",
+            "http://bad host:8126",
+            "http://:8126",
+            "http://[::1:8126",
+            "https://127.0.0.1:8126",
+            "tcp://127.0.0.1:8126",
+            "unix://",
+        ] {
+            assert_eq!(
+                config(&[("DD_TRACE_AGENT_URL", url)]).agent,
+                fallback,
+                "{url}"
+            );
+            assert!(AgentAddress::parse_checked(url).is_err(), "{url}");
+        }
+        assert_eq!(
+            config(&[("DD_AGENT_HOST", "http://agent:8126")]).agent,
+            fallback
+        );
+        assert_eq!(config(&[("DD_AGENT_HOST", "a b")]).agent, fallback);
+        assert_eq!(config(&[("DD_TRACE_AGENT_PORT", "70000")]).agent, fallback);
+        assert_eq!(
+            config(&[("DD_AGENT_HOST", "[::1]"), ("DD_TRACE_AGENT_PORT", "9")]).agent,
+            AgentAddress::Http {
+                authority: "[::1]:9".into()
+            }
+        );
+        assert_eq!(
+            AgentAddress::parse("http://[::1]:8127/v0.4?x=1"),
+            Some(AgentAddress::Http {
+                authority: "[::1]:8127".into()
+            })
+        );
+        assert_eq!(
+            config(&[("DD_TRACE_WRITER_BUFFER_SIZE_BYTES", "1024")]).queue_capacity_bytes,
+            1024
+        );
+        assert_eq!(
+            config(&[("DD_TRACE_WRITER_BUFFER_SIZE_BYTES", "lots")]).queue_capacity_bytes,
+            DEFAULT_QUEUE_BYTES
         );
     }
 

@@ -40,7 +40,7 @@ mod tests;
 mod trace;
 mod warn;
 
-pub use config::{AgentAddress, TracerConfig};
+pub use config::{AgentAddress, DEFAULT_QUEUE_BYTES, TracerConfig};
 pub use export::ExportStats;
 #[doc(hidden)]
 pub use export::SamplePayload;

@@ -3,7 +3,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Prints one tracer warning.
+/// Prints one tracer warning, with the user info and query string of any URL in it redacted.
+/// Never panics (stderr may be closed).
 pub(crate) fn warn(message: &str) {
     datadog_env::warn(message);
 }

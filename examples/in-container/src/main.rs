@@ -28,13 +28,9 @@ async fn main() -> std::io::Result<()> {
         .layer(DatadogServerLayer::from_env());
     let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await?;
     tracing::info!("starting server on port {port}");
-    let served = shutdown::serve(listener, app).await;
-    // serverless-init flushes only after this process has exited: hand it everything now.
-    if !datadog.shutdown(shutdown::FLUSH_TIMEOUT) {
-        eprintln!(
-            "some traces or logs were not delivered within {:?}",
-            shutdown::FLUSH_TIMEOUT
-        );
-    }
+    let (served, signalled) = shutdown::serve(listener, app).await;
+    // serverless-init flushes only after this process has exited: hand it everything now, within
+    // what is left of the shutdown budget (what cannot go is dropped, and one line says so).
+    datadog.shutdown(shutdown::flush_timeout(signalled));
     served
 }

@@ -2,47 +2,66 @@
 //!
 //! Cloud Run sends SIGTERM to every container of the instance and kills them 10 s later. The
 //! `serverless-init` sidecar flushes what it holds when it gets its own SIGTERM, so the app hands
-//! its traces, logs and metrics over promptly: at most [`DRAIN_TIMEOUT`] to finish in-flight
-//! requests, then at most [`FLUSH_TIMEOUT`] for the final flush.
+//! its traces, logs and metrics over promptly, within one budget, [`SHUTDOWN_BUDGET`], from the
+//! signal to its exit: at most [`DRAIN_TIMEOUT`] to finish in-flight requests, then what is left
+//! (at least [`MIN_FLUSH_TIMEOUT`]) for the final flush. Whatever the Agent, stdout or the clients
+//! do, nothing waits past it: what is not delivered by then is dropped and counted.
 
 use std::future::{IntoFuture, pending};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-/// How long in-flight requests may run on after the signal before the server stops anyway.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+/// From the signal to the process's exit, everything included.
+pub const SHUTDOWN_BUDGET: Duration = Duration::from_secs(4);
 
-/// How long the final flush of traces, logs (and metrics) may take.
-pub const FLUSH_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long in-flight requests may run on after the signal before the server stops anyway.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_millis(2500);
+
+/// The final flush of traces, logs (and metrics) gets what is left of [`SHUTDOWN_BUDGET`], and
+/// at least this.
+pub const MIN_FLUSH_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// How long the final flush may take when the shutdown began at `signalled`.
+pub fn flush_timeout(signalled: Instant) -> Duration {
+    SHUTDOWN_BUDGET
+        .saturating_sub(signalled.elapsed())
+        .max(MIN_FLUSH_TIMEOUT)
+}
 
 /// Serves `app` until SIGTERM or SIGINT, then stops accepting connections and lets in-flight
-/// requests finish for up to [`DRAIN_TIMEOUT`].
-pub async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
+/// requests finish for up to [`DRAIN_TIMEOUT`]. Returns the server's result and when the
+/// shutdown began (the signal, or now if the server stopped by itself).
+pub async fn serve(listener: TcpListener, app: Router) -> (std::io::Result<()>, Instant) {
     let (signalled, on_signal) = oneshot::channel();
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             signal().await;
+            let _ = signalled.send(Instant::now());
             tracing::info!("shutting down: finishing in-flight requests");
-            let _ = signalled.send(());
         })
         .into_future();
-    let drain_deadline = async move {
+    let mut signal_time = None;
+    let drain_deadline = async {
         match on_signal.await {
-            Ok(()) => tokio::time::sleep(DRAIN_TIMEOUT).await,
+            Ok(at) => {
+                signal_time = Some(at);
+                tokio::time::sleep_until((at + DRAIN_TIMEOUT).into()).await;
+            }
             // The server ended on its own; the other branch of the select has its result.
             Err(_) => pending().await,
         }
     };
-    tokio::select! {
+    let result = tokio::select! {
         result = server => result,
         () = drain_deadline => {
             tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}; stopping anyway");
             Ok(())
         }
-    }
+    };
+    (result, signal_time.unwrap_or_else(Instant::now))
 }
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM (what Cloud Run sends).

@@ -60,7 +60,10 @@ impl Exporter {
                 return None;
             }
         };
-        let queue = Arc::new(ExportQueue::new(config.queue_capacity_spans));
+        let queue = Arc::new(ExportQueue::new(
+            config.queue_capacity_spans,
+            config.queue_capacity_bytes,
+        ));
         let worker = worker::Worker::new(
             queue.clone(),
             client,
@@ -93,15 +96,24 @@ impl Exporter {
         self.queue.send_now();
     }
 
-    /// Asks the worker to send everything queued now; waits at most `timeout` for it.
+    /// Asks the worker to send everything queued now; waits at most `timeout` for it. A
+    /// shutdown that runs out of time counts what is still unsent as dropped and returns.
     pub(crate) fn flush(&self, timeout: Duration, shutdown: bool) -> bool {
+        if self.queue.abandoned() {
+            // An earlier shutdown ran out of time and counted what was left: nothing to wait for.
+            return false;
+        }
         let deadline = Instant::now() + timeout;
         let (done, finished) = mpsc::channel();
         if !self.queue.request_flush(deadline, done, shutdown) {
             // The worker is already gone: nothing can be waiting in the queue.
             return true;
         }
-        finished.recv_timeout(timeout).is_ok()
+        let finished = finished.recv_timeout(timeout).is_ok();
+        if shutdown && !finished {
+            self.queue.abandon();
+        }
+        finished
     }
 
     pub(crate) fn stats(&self) -> ExportStats {

@@ -1,18 +1,25 @@
 //! The bounded hand-off between the layer and the export worker, with the export counters.
+//!
+//! The queue is bounded twice: in spans (`queue_capacity`) and in bytes of memory held by the
+//! queued spans (`DD_TRACE_WRITER_BUFFER_SIZE_BYTES`), so an Agent that hangs costs a fixed
+//! amount of memory whatever the spans carry. Past either bound, new traces are dropped and
+//! counted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
 use super::TraceChunk;
+use crate::tracer::span_data::{SpanFields, TagValue, Text};
 
 /// Counters of the trace exporter, since the tracer was built.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ExportStats {
     /// Traces (chunks) the Agent accepted.
     pub traces_sent: u64,
-    /// Traces dropped: queue full, Agent unreachable after retries, payload rejected, or sent
-    /// after shutdown.
+    /// Traces dropped: queue full, Agent unreachable after retries, payload rejected or perhaps
+    /// lost by a failed exchange, sent after shutdown, or still waiting when a shutdown's
+    /// deadline passed.
     pub traces_dropped: u64,
     /// Payloads the Agent accepted.
     pub payloads_sent: u64,
@@ -29,6 +36,9 @@ pub(crate) struct FlushRequest {
 pub(crate) struct QueueState {
     pub(crate) chunks: Vec<TraceChunk>,
     queued_spans: usize,
+    queued_bytes: usize,
+    /// Traces the worker has taken and not yet settled (sent or dropped).
+    in_flight: usize,
     pub(crate) requests: Vec<FlushRequest>,
     /// Bumped on every flush request, so a backoff wakes up for new requests only.
     pub(crate) request_generation: u64,
@@ -36,32 +46,75 @@ pub(crate) struct QueueState {
     /// The queued chunks are wanted now (the process is about to idle).
     send_now: bool,
     worker_gone: bool,
+    /// A shutdown's deadline passed: everything not yet settled was counted as dropped, and
+    /// what the worker still reports is ignored.
+    abandoned: bool,
 }
 
 pub(crate) struct ExportQueue {
     state: Mutex<QueueState>,
     wake: Condvar,
     capacity_spans: usize,
+    capacity_bytes: usize,
     traces_sent: AtomicU64,
     traces_dropped: AtomicU64,
     payloads_sent: AtomicU64,
     requests_failed: AtomicU64,
 }
 
+/// Roughly the memory a queued chunk holds: the boxed spans and what their fields allocate.
+pub(crate) fn chunk_bytes(chunk: &TraceChunk) -> usize {
+    let tag_entry = size_of::<(&'static str, TagValue)>();
+    let mut bytes = size_of::<TraceChunk>() + chunk.origin.as_ref().map_or(0, String::len);
+    for span in &chunk.spans {
+        bytes += span_bytes(span, tag_entry);
+    }
+    bytes
+}
+
+fn span_bytes(span: &SpanFields, tag_entry: usize) -> usize {
+    let text = |text: &Option<Text>| match text {
+        Some(Text::Long(long)) => long.len(),
+        _ => 0,
+    };
+    let mut bytes = size_of::<SpanFields>() + text(&span.resource) + text(&span.span_type);
+    if span.tags.spilled() {
+        bytes += span.tags.capacity() * tag_entry;
+    }
+    for (_, value) in &span.tags {
+        if let TagValue::Str(std::borrow::Cow::Owned(owned)) = value {
+            bytes += owned.capacity();
+        }
+    }
+    for link in &span.links {
+        bytes += size_of_val(link) + link.tracestate.as_ref().map_or(0, String::len);
+        bytes += link
+            .attributes
+            .iter()
+            .map(|(key, value)| 2 * size_of::<String>() + key.len() + value.len())
+            .sum::<usize>();
+    }
+    bytes
+}
+
 impl ExportQueue {
-    pub(crate) fn new(capacity_spans: usize) -> Self {
+    pub(crate) fn new(capacity_spans: usize, capacity_bytes: usize) -> Self {
         ExportQueue {
             state: Mutex::new(QueueState {
                 chunks: Vec::new(),
                 queued_spans: 0,
+                queued_bytes: 0,
+                in_flight: 0,
                 requests: Vec::new(),
                 request_generation: 0,
                 shutdown: false,
                 send_now: false,
                 worker_gone: false,
+                abandoned: false,
             }),
             wake: Condvar::new(),
             capacity_spans,
+            capacity_bytes,
             traces_sent: AtomicU64::new(0),
             traces_dropped: AtomicU64::new(0),
             payloads_sent: AtomicU64::new(0),
@@ -78,23 +131,34 @@ impl ExportQueue {
 
     pub(crate) fn push(&self, chunk: TraceChunk) {
         let spans = chunk.spans.len();
+        let bytes = chunk_bytes(&chunk);
         let mut state = self.lock();
-        if state.shutdown || state.worker_gone || state.queued_spans + spans > self.capacity_spans {
+        if state.shutdown
+            || state.worker_gone
+            || state.queued_spans + spans > self.capacity_spans
+            || state.queued_bytes + bytes > self.capacity_bytes
+        {
             drop(state);
             self.traces_dropped.fetch_add(1, Ordering::Relaxed);
+            drop(chunk);
             return;
         }
-        let half = self.capacity_spans / 2;
         // Wake the worker early when the queue becomes half full, so bursts are sent before they
         // are dropped; only on crossing: while the Agent is away the queue stays past half, and
         // a wake-up per trace would cost every request a system call.
-        let crossed_half = state.queued_spans <= half && state.queued_spans + spans > half;
+        let crossed_half = !self.past_half(&state);
         state.queued_spans += spans;
+        state.queued_bytes += bytes;
         state.chunks.push(chunk);
+        let crossed_half = crossed_half && self.past_half(&state);
         drop(state);
         if crossed_half {
             self.wake.notify_one();
         }
+    }
+
+    fn past_half(&self, state: &QueueState) -> bool {
+        state.queued_spans > self.capacity_spans / 2 || state.queued_bytes > self.capacity_bytes / 2
     }
 
     /// Queues a flush (or shutdown) request; `false` when the worker has already exited.
@@ -136,7 +200,7 @@ impl ExportQueue {
                 || !state.requests.is_empty()
                 || state.shutdown
                 || state.send_now
-                || state.queued_spans > self.capacity_spans / 2
+                || self.past_half(&state)
             {
                 break;
             }
@@ -147,7 +211,9 @@ impl ExportQueue {
         }
         state.queued_spans = 0;
         state.send_now = false;
+        state.queued_bytes = 0;
         let chunks = std::mem::take(&mut state.chunks);
+        state.in_flight += chunks.len();
         let requests = std::mem::take(&mut state.requests);
         if state.shutdown {
             state.worker_gone = true;
@@ -180,14 +246,58 @@ impl ExportQueue {
         self.lock().worker_gone = true;
     }
 
-    pub(crate) fn record_sent(&self, traces: usize) {
-        self.traces_sent.fetch_add(traces as u64, Ordering::Relaxed);
-        self.payloads_sent.fetch_add(1, Ordering::Relaxed);
+    /// A shutdown ran out of time: counts every trace not yet settled (queued or in the
+    /// worker's hands) as dropped, now, and stops accepting traces. What the worker reports
+    /// later about those traces is ignored, so nothing is counted twice.
+    pub(crate) fn abandon(&self) {
+        let mut state = self.lock();
+        if state.abandoned {
+            return;
+        }
+        state.abandoned = true;
+        state.shutdown = true;
+        let unsettled = state.chunks.len() + state.in_flight;
+        let chunks = std::mem::take(&mut state.chunks);
+        state.queued_spans = 0;
+        state.queued_bytes = 0;
+        state.in_flight = 0;
+        drop(state);
+        drop(chunks);
+        self.traces_dropped
+            .fetch_add(unsettled as u64, Ordering::Relaxed);
+        self.wake.notify_all();
     }
 
+    /// Whether a shutdown gave up on the worker (it should stop as soon as it can).
+    pub(crate) fn abandoned(&self) -> bool {
+        self.lock().abandoned
+    }
+
+    /// `traces` taken by the worker reached the Agent in one payload.
+    pub(crate) fn record_sent(&self, traces: usize) {
+        if self.settle(traces) {
+            self.traces_sent.fetch_add(traces as u64, Ordering::Relaxed);
+            self.payloads_sent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `traces` taken by the worker are given up.
     pub(crate) fn record_dropped(&self, traces: usize) {
-        self.traces_dropped
-            .fetch_add(traces as u64, Ordering::Relaxed);
+        if self.settle(traces) {
+            self.traces_dropped
+                .fetch_add(traces as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Removes settled traces from the in-flight count; `false` when a shutdown already counted
+    /// them.
+    fn settle(&self, traces: usize) -> bool {
+        let mut state = self.lock();
+        if state.abandoned {
+            return false;
+        }
+        state.in_flight = state.in_flight.saturating_sub(traces);
+        true
     }
 
     pub(crate) fn record_failed_request(&self) {
@@ -224,7 +334,7 @@ mod tests {
 
     #[test]
     fn a_waiting_worker_takes_the_batch_once_the_queue_is_half_full() {
-        let queue = std::sync::Arc::new(ExportQueue::new(8));
+        let queue = std::sync::Arc::new(ExportQueue::new(8, usize::MAX));
         let waiting = queue.clone();
         let worker = std::thread::spawn(move || {
             let started = Instant::now();
@@ -248,7 +358,7 @@ mod tests {
 
     #[test]
     fn send_now_wakes_a_waiting_worker_once() {
-        let queue = std::sync::Arc::new(ExportQueue::new(1000));
+        let queue = std::sync::Arc::new(ExportQueue::new(1000, usize::MAX));
         queue.push(chunk(1));
         let waiting = queue.clone();
         let worker = std::thread::spawn(move || {
@@ -265,5 +375,35 @@ mod tests {
         let (chunks, _, _) = queue.take_batch(started + Duration::from_millis(50));
         assert!(chunks.is_empty());
         assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[test]
+    fn the_byte_bound_drops_and_counts_traces_past_it() {
+        let one = chunk_bytes(&chunk(1));
+        let queue = ExportQueue::new(usize::MAX, one * 3);
+        for _ in 0..5 {
+            queue.push(chunk(1));
+        }
+        assert_eq!(queue.stats().traces_dropped, 2);
+        assert_eq!(queue.lock().chunks.len(), 3);
+    }
+
+    #[test]
+    fn an_abandoned_queue_counts_what_is_unsettled_once() {
+        let queue = ExportQueue::new(100, usize::MAX);
+        queue.push(chunk(1));
+        queue.push(chunk(1));
+        let (taken, _, _) = queue.take_batch(Instant::now());
+        assert_eq!(taken.len(), 2);
+        queue.push(chunk(1));
+        queue.abandon();
+        assert_eq!(queue.stats().traces_dropped, 3, "two in flight, one queued");
+        // The worker finishing late changes nothing.
+        queue.record_sent(2);
+        queue.abandon();
+        assert_eq!(queue.stats().traces_dropped, 3);
+        assert_eq!(queue.stats().traces_sent, 0);
+        queue.push(chunk(1));
+        assert_eq!(queue.stats().traces_dropped, 4);
     }
 }

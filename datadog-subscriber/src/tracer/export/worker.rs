@@ -1,5 +1,6 @@
 //! The export worker thread: every flush interval (or on `flush()`/shutdown, or when the queue is
-//! half full) it encodes what is queued and posts it, retrying with backoff.
+//! half full) it encodes what is queued and posts it, retrying with backoff what the Agent cannot
+//! have received.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,7 +29,7 @@ pub(crate) struct Worker {
     interval: Duration,
     buffer: Vec<u8>,
     unreachable: WarnOnce,
-    rejected: WarnOnce,
+    lost: WarnOnce,
 }
 
 impl Worker {
@@ -47,7 +48,7 @@ impl Worker {
             interval,
             buffer: Vec::with_capacity(64 * 1024),
             unreachable: WarnOnce::default(),
-            rejected: WarnOnce::default(),
+            lost: WarnOnce::default(),
         }
     }
 
@@ -77,6 +78,10 @@ impl Worker {
     fn send(&mut self, chunks: Vec<TraceChunk>, deadline: Option<Instant>) {
         let mut chunks = chunks.into_iter().peekable();
         while chunks.peek().is_some() {
+            if self.queue.abandoned() {
+                // A shutdown gave up on us and counted these already.
+                return;
+            }
             msgpack::begin_payload(&mut self.buffer);
             let mut count = 0;
             // Each chunk is freed once encoded, before the (possibly slow) request.
@@ -88,38 +93,44 @@ impl Worker {
                 }
             }
             msgpack::finish_payload(&mut self.buffer, count as u32);
-            let payload = Bytes::copy_from_slice(&self.buffer);
+            // The payload takes the buffer (no copy); a small one replaces it.
+            let payload = Bytes::from(std::mem::replace(
+                &mut self.buffer,
+                Vec::with_capacity(64 * 1024),
+            ));
             self.post_with_retries(&payload, count, deadline);
-        }
-        if self.buffer.capacity() > MAX_PAYLOAD_BYTES {
-            self.buffer = Vec::with_capacity(64 * 1024);
         }
     }
 
+    /// Posts one payload. Only what the Agent cannot have received (no connection, or an
+    /// answer saying it did not take the payload) is sent again: a slow Agent that times out
+    /// may still process the payload, and sending it twice would duplicate every span in it.
     fn post_with_retries(&mut self, payload: &Bytes, count: usize, deadline: Option<Instant>) {
         let mut backoff = FIRST_BACKOFF;
         let mut retries = 0;
         loop {
-            match self.client.post_traces(payload.clone(), count) {
+            // A pending flush or shutdown deadline bounds the request too.
+            let stop = self.queue.earliest_deadline(deadline);
+            match self.client.post_traces(payload.clone(), count, stop) {
                 Outcome::Delivered(body) => {
                     self.sampler.agent_rates.update_from_response(&body);
                     self.queue.record_sent(count);
                     self.unreachable.reset();
-                    self.rejected.reset();
+                    self.lost.reset();
                     return;
                 }
-                Outcome::Rejected(status) => {
+                Outcome::Lost(reason) => {
                     self.queue.record_failed_request();
                     self.queue.record_dropped(count);
-                    self.rejected.warn(|| {
+                    self.lost.warn(|| {
                         format!(
-                            "the Agent at {} rejected a trace payload with {status}; it is dropped",
+                            "traces sent to the Agent at {} are dropped and counted: {reason}",
                             self.client.describe()
                         )
                     });
                     return;
                 }
-                Outcome::Failed(reason) => {
+                Outcome::NotTaken(reason) => {
                     self.queue.record_failed_request();
                     self.unreachable.warn(|| {
                         format!(
@@ -129,10 +140,10 @@ impl Worker {
                     });
                 }
             }
-            // A pending flush or shutdown deadline cuts the retries short.
             let stop = self.queue.earliest_deadline(deadline);
-            let give_up =
-                retries >= MAX_RETRIES || stop.is_some_and(|stop| Instant::now() + backoff >= stop);
+            let give_up = retries >= MAX_RETRIES
+                || self.queue.abandoned()
+                || stop.is_some_and(|stop| Instant::now() + backoff >= stop);
             if give_up {
                 self.queue.record_dropped(count);
                 return;
