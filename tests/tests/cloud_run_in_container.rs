@@ -220,3 +220,15 @@ fn a_metadata_server_that_refuses_or_hangs_never_holds_a_request() {
         }
     }
 }
+
+#[test]
+fn a_sigterm_right_after_the_startup_probe_still_exits_cleanly() {
+    // Cloud Run may stop an instance as soon as it started (a scale-down, a new revision): the
+    // signal must find the handler in place the moment the port accepts.
+    for _ in 0..3 {
+        let mut cloud_run =
+            CloudRun::start(&Deployment::new(&example_binary("in-container"), SERVICE));
+        let ended = cloud_run.terminate();
+        assert!(ended.status.success() && !ended.killed, "{ended:?}");
+    }
+}

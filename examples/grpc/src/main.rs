@@ -49,10 +49,12 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     reporter
         .set_service_status(SERVICE, ServingStatus::Serving)
         .await;
+    // Listening for SIGTERM before the port opens: Cloud Run may send it right after its probe.
+    let signals = shutdown::Signals::listen();
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await?;
     tracing::info!("starting server on port {port}");
     let incoming = TcpListenerStream::new(listener);
-    shutdown::serve(|stopping| {
+    shutdown::serve(signals, |stopping| {
         Server::builder()
             // The same layer as for axum: it recognises gRPC by its content type.
             .layer(DatadogServerLayer::from_env())

@@ -16,16 +16,19 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 pub const FLUSH_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Runs `serve` (a server that stops accepting when the future it was given resolves) until
-/// SIGTERM or SIGINT, then lets the calls in flight finish for up to [`DRAIN_TIMEOUT`]. Streams
+/// one of `signals`, then lets the calls in flight finish for up to [`DRAIN_TIMEOUT`]. Streams
 /// still open then are dropped: their spans end as `CANCELLED`.
-pub async fn serve<S, E>(serve: impl FnOnce(oneshot::Receiver<()>) -> S) -> Result<(), E>
+pub async fn serve<S, E>(
+    signals: Signals,
+    serve: impl FnOnce(oneshot::Receiver<()>) -> S,
+) -> Result<(), E>
 where
     S: Future<Output = Result<(), E>>,
 {
     let (stop, stopping) = oneshot::channel();
     let server = serve(stopping);
     let drain_deadline = async move {
-        signal().await;
+        signals.recv().await;
         let _ = stop.send(());
         tokio::time::sleep(DRAIN_TIMEOUT).await;
     };
@@ -38,32 +41,61 @@ where
     }
 }
 
-/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM (what Cloud Run sends).
-async fn signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::warn!("cannot listen for SIGINT ({error}); only SIGTERM stops the server");
+/// SIGTERM (what Cloud Run sends) and SIGINT (Ctrl-C), listened for from the moment this is
+/// created. Create it before binding the port: Cloud Run's startup probe passes as soon as the
+/// port accepts, and a SIGTERM arriving before the server first polls its shutdown future would
+/// otherwise kill the process without a flush.
+pub struct Signals {
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Starts listening (inside the tokio runtime).
+    pub fn listen() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind: SignalKind, name: &str| {
+                signal(kind)
+                    .inspect_err(|error| {
+                        tracing::warn!(
+                            "cannot listen for {name} ({error}); it will not stop the server"
+                        );
+                    })
+                    .ok()
+            };
+            Signals {
+                terminate: listen(SignalKind::terminate(), "SIGTERM"),
+                interrupt: listen(SignalKind::interrupt(), "SIGINT"),
+            }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// Resolves on the first signal.
+    async fn recv(self) {
+        #[cfg(unix)]
+        {
+            async fn next(signal: Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                () = next(self.terminate) => {}
+                () = next(self.interrupt) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
             pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                terminate.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!("cannot listen for SIGTERM ({error}); only SIGINT stops the server");
-                pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
     }
-    tracing::info!("shutting down: finishing the calls in flight");
 }

@@ -26,9 +26,11 @@ async fn main() -> std::io::Result<()> {
     let app = Router::new()
         .route("/", get(hello))
         .layer(DatadogServerLayer::from_env());
+    // Listening for SIGTERM before the port opens: Cloud Run may send it right after its probe.
+    let signals = shutdown::Signals::listen();
     let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await?;
     tracing::info!("starting server on port {port}");
-    let (served, signalled) = shutdown::serve(listener, app).await;
+    let (served, signalled) = shutdown::serve(listener, app, signals).await;
     // serverless-init flushes only after this process has exited: hand it everything now, within
     // what is left of the shutdown budget (what cannot go is dropped, and one line says so).
     datadog.shutdown(shutdown::flush_timeout(signalled));

@@ -31,14 +31,18 @@ pub fn flush_timeout(signalled: Instant) -> Duration {
         .max(MIN_FLUSH_TIMEOUT)
 }
 
-/// Serves `app` until SIGTERM or SIGINT, then stops accepting connections and lets in-flight
+/// Serves `app` until one of `signals`, then stops accepting connections and lets in-flight
 /// requests finish for up to [`DRAIN_TIMEOUT`]. Returns the server's result and when the
 /// shutdown began (the signal, or now if the server stopped by itself).
-pub async fn serve(listener: TcpListener, app: Router) -> (std::io::Result<()>, Instant) {
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    signals: Signals,
+) -> (std::io::Result<()>, Instant) {
     let (signalled, on_signal) = oneshot::channel();
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            signal().await;
+            signals.recv().await;
             let _ = signalled.send(Instant::now());
             tracing::info!("shutting down: finishing in-flight requests");
         })
@@ -64,31 +68,61 @@ pub async fn serve(listener: TcpListener, app: Router) -> (std::io::Result<()>, 
     (result, signal_time.unwrap_or_else(Instant::now))
 }
 
-/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM (what Cloud Run sends).
-async fn signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::warn!("cannot listen for SIGINT ({error}); only SIGTERM stops the server");
+/// SIGTERM (what Cloud Run sends) and SIGINT (Ctrl-C), listened for from the moment this is
+/// created. Create it before binding the port: Cloud Run's startup probe passes as soon as the
+/// port accepts, and a SIGTERM arriving before the server first polls its shutdown future would
+/// otherwise kill the process without a flush.
+pub struct Signals {
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Starts listening (inside the tokio runtime).
+    pub fn listen() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind: SignalKind, name: &str| {
+                signal(kind)
+                    .inspect_err(|error| {
+                        tracing::warn!(
+                            "cannot listen for {name} ({error}); it will not stop the server"
+                        );
+                    })
+                    .ok()
+            };
+            Signals {
+                terminate: listen(SignalKind::terminate(), "SIGTERM"),
+                interrupt: listen(SignalKind::interrupt(), "SIGINT"),
+            }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// Resolves on the first signal.
+    async fn recv(self) {
+        #[cfg(unix)]
+        {
+            async fn next(signal: Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                () = next(self.terminate) => {}
+                () = next(self.interrupt) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
             pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                terminate.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!("cannot listen for SIGTERM ({error}); only SIGINT stops the server");
-                pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
     }
 }

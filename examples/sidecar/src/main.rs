@@ -41,9 +41,11 @@ async fn main() -> std::io::Result<()> {
         .route("/", get(hello))
         .with_state(statsd.clone())
         .layer(DatadogServerLayer::from_env());
+    // Listening for SIGTERM before the port opens: Cloud Run may send it right after its probe.
+    let signals = shutdown::Signals::listen();
     let listener = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await?;
     tracing::info!("starting server on port {port}");
-    let (served, signalled) = shutdown::serve(listener, app).await;
+    let (served, signalled) = shutdown::serve(listener, app, signals).await;
     statsd.shutdown();
     let dropped = statsd.stats().packets_dropped;
     if dropped > 0 {
