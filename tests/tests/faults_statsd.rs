@@ -5,7 +5,6 @@
 
 mod examples_support;
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,89 +24,85 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// What `tracing` warnings say, captured.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines_with(&self, text: &str) -> Vec<String> {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .lines()
-            .filter(|line| line.contains(text))
-            .map(str::to_owned)
-            .collect()
-    }
-}
+/// Set in the child copy of this test binary that plays the client (its stderr is the
+/// diagnostics channel the parent reads).
+const CHILD_SOCKET: &str = "FAULTS_STATSD_UNREACHABLE_SOCKET";
 
 #[test]
 fn an_unreachable_unix_socket_warns_once_with_the_error_and_counts_drops() {
     let dir = temp_dir("unreachable");
     let path = dir.join("dsd.socket");
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        let statsd = StatsdBuilder::new()
-            .url(&format!("unixgram://{}", path.display()))
-            .aggregation(false)
-            .telemetry(false)
-            .background_thread(false)
-            .reconnect_interval(Duration::from_millis(5))
-            .build();
-        for _ in 0..100 {
-            statsd.increment("nobody.listens");
-            statsd.flush();
-        }
-        let stats = statsd.stats();
-        assert_eq!(stats.packets_dropped_unreachable, 100, "{stats:?}");
-        let warnings = captured.lines_with("cannot send DogStatsD datagrams");
-        assert_eq!(warnings.len(), 1, "{warnings:#?}");
-        assert!(
-            warnings[0].contains(&path.display().to_string())
-                && warnings[0].contains("No such file or directory"),
-            "{}",
-            warnings[0]
-        );
-
-        // The receiver comes up: delivery resumes; it goes away: one new warning.
-        let sink = DogStatsdSink::unix(&path);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            statsd.increment("delivered");
-            statsd.flush();
-            if sink
-                .wait_for(Duration::from_millis(20), |messages| !messages.is_empty())
-                .is_some()
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "delivery did not resume");
-        }
-        drop(sink);
-        for _ in 0..10 {
-            statsd.increment("lost.again");
-            statsd.flush();
-        }
-        assert_eq!(
-            captured.lines_with("cannot send DogStatsD datagrams").len(),
-            2,
-            "one warning per outage"
-        );
-    });
+    // Warnings go to stderr as JSON lines: run the client in a child and read what it printed.
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "unreachable_unix_socket_client",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CHILD_SOCKET, &path)
+        .output()
+        .expect("the child test runs");
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    let stderr = String::from_utf8_lossy(&child.stderr);
+    assert!(child.status.success(), "{stdout}\n{stderr}");
+    let warnings: Vec<String> = stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["status"] == "warn")
+        .filter_map(|line| line["message"].as_str().map(str::to_owned))
+        .filter(|message| message.contains("cannot send DogStatsD datagrams"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "one warning per outage: {stderr}");
+    assert!(
+        warnings[0].contains(&path.display().to_string())
+            && warnings[0].contains("No such file or directory"),
+        "{}",
+        warnings[0]
+    );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The client side of the test above, run only as its child: nobody listens (100 drops), the
+/// receiver comes up (delivery resumes), it goes away again (a second outage).
+#[test]
+#[ignore = "run by an_unreachable_unix_socket_warns_once_with_the_error_and_counts_drops"]
+fn unreachable_unix_socket_client() {
+    let path = PathBuf::from(std::env::var_os(CHILD_SOCKET).expect("run as the child"));
+    let statsd = StatsdBuilder::new()
+        .url(&format!("unixgram://{}", path.display()))
+        .aggregation(false)
+        .telemetry(false)
+        .background_thread(false)
+        .reconnect_interval(Duration::from_millis(5))
+        .build();
+    for _ in 0..100 {
+        statsd.increment("nobody.listens");
+        statsd.flush();
+    }
+    let stats = statsd.stats();
+    assert_eq!(stats.packets_dropped_unreachable, 100, "{stats:?}");
+
+    let sink = DogStatsdSink::unix(&path);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        statsd.increment("delivered");
+        statsd.flush();
+        if sink
+            .wait_for(Duration::from_millis(20), |messages| !messages.is_empty())
+            .is_some()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "delivery did not resume");
+    }
+    drop(sink);
+    for _ in 0..10 {
+        statsd.increment("lost.again");
+        statsd.flush();
+    }
 }
 
 /// A receiver that is alive but busy, as the Agent is when the instance's CPU is shared: it
