@@ -211,6 +211,27 @@ impl<'a> Env<'a> {
     }
 }
 
+/// Whether `host` can name a peer: an IPv6 address (with or without brackets), or a host name or
+/// IPv4 address (letters, digits, `-`, `_` and `.`, 1 to 253 bytes).
+///
+/// ```
+/// use datadog_env::is_host;
+///
+/// assert!(is_host("agent.internal") && is_host("127.0.0.1") && is_host("[::1]"));
+/// assert!(!is_host("") && !is_host("not a host") && !is_host("user@host"));
+/// ```
+pub fn is_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::Ipv6Addr>().is_ok() {
+        return true;
+    }
+    !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
+}
+
 /// Datadog's boolean words: `true`/`1`, `false`/`0`, case-insensitive.
 pub fn parse_bool(text: &str) -> Option<bool> {
     let text = text.trim();

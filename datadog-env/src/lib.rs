@@ -31,7 +31,7 @@ pub use diagnostics::{
     DiagnosticLevel, diagnostic_level, report, report_with, startup_report, warn, warn_invalid,
     warn_once,
 };
-pub use env::{Env, parse_bool};
+pub use env::{Env, is_host, parse_bool};
 pub use redact::{redact_urls, redact_value};
 
 /// Datadog's unified service tags and the process-wide tags.

@@ -117,7 +117,7 @@ impl StatsdBuilder {
             .into_iter()
             .find_map(|name| env.text(name).map(|host| (name, host)));
         if let Some((name, host)) = host {
-            builder.endpoint = if !host.contains("://") && check_host(&host).is_err() {
+            builder.endpoint = if !host.contains("://") && !datadog_env::is_host(&host) {
                 datadog_env::warn_invalid(
                     name,
                     &host,
@@ -403,7 +403,9 @@ pub(crate) fn parse_url(url: &str) -> Result<Endpoint, String> {
                 .filter(|p| *p > 0)
                 .ok_or_else(|| format!("{port:?} is not a port"))?,
         };
-        check_host(&host)?;
+        if !datadog_env::is_host(&host) {
+            return Err("the host is not a host name or IP address".into());
+        }
         return Ok(Endpoint::Udp { host, port });
     }
     for (scheme, stream) in [
@@ -424,25 +426,6 @@ pub(crate) fn parse_url(url: &str) -> Result<Endpoint, String> {
         }
     }
     Err("expected udp://, unix://, unixgram:// or unixstream://".into())
-}
-
-/// A host name, an IPv4 address or an IPv6 address (brackets allowed).
-fn check_host(host: &str) -> Result<(), String> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if bare.parse::<std::net::Ipv6Addr>().is_ok() {
-        return Ok(());
-    }
-    if host.is_empty() {
-        return Err("no host".into());
-    }
-    if host.len() > 253
-        || !host
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
-    {
-        return Err("the host is not a host name or IP address".into());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

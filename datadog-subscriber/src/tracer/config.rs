@@ -110,19 +110,15 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), String> {
     Ok((host, port))
 }
 
-/// A host name or IPv4 address: letters, digits, `-`, `_` and `.`, not empty.
+/// A host name or IP address, or why not.
 fn check_host(host: &str) -> Result<(), String> {
     if host.is_empty() {
-        return Err("has no host".into());
+        Err("has no host".into())
+    } else if datadog_env::is_host(host) {
+        Ok(())
+    } else {
+        Err("has a host that is not a host name or IP address".into())
     }
-    if host.len() > 253
-        || !host
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
-    {
-        return Err("has a host that is not a host name or IP address".into());
-    }
-    Ok(())
 }
 
 fn parse_port(port: &str) -> Option<u16> {
