@@ -37,8 +37,22 @@ impl TestAgent {
         Self::start_with(&TestAgentOptions::default())
     }
 
-    /// Starts an agent with `options` and waits until `/info` answers.
+    /// Starts an agent with `options` and waits until `/info` answers. A free port can be taken
+    /// by a concurrent test between being picked and being bound: then it starts again on other
+    /// ports (a few times; never for a port the options fixed).
     pub fn start_with(options: &TestAgentOptions) -> TestAgent {
+        const ATTEMPTS: usize = 4;
+        for attempt in 1..=ATTEMPTS {
+            match Self::try_start(options) {
+                Ok(agent) => return agent,
+                Err(stderr) if attempt < ATTEMPTS && stderr.contains("address already in use") => {}
+                Err(stderr) => panic!("ddapm-test-agent exited before answering /info:\n{stderr}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    fn try_start(options: &TestAgentOptions) -> Result<TestAgent, String> {
         let executable = peers::venv_executable("ddapm-test-agent");
         let port = options.port.unwrap_or_else(free_port);
         let mut command = Command::new(executable);
@@ -71,11 +85,12 @@ impl TestAgent {
             .build()
             .new_agent();
         let mut agent = TestAgent { child, port, http };
-        agent.wait_until_ready(Duration::from_secs(60));
-        agent
+        agent.wait_until_ready(Duration::from_secs(60))?;
+        Ok(agent)
     }
 
-    fn wait_until_ready(&mut self, timeout: Duration) {
+    /// Waits for `/info`; `Err` with the agent's stderr when it exited first.
+    fn wait_until_ready(&mut self, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -83,10 +98,10 @@ impl TestAgent {
                 if let Some(mut pipe) = self.child.stderr.take() {
                     let _ = pipe.read_to_string(&mut stderr);
                 }
-                panic!("ddapm-test-agent exited with {status} before answering /info:\n{stderr}");
+                return Err(format!("exit status {status}\n{stderr}"));
             }
             if matches!(self.get("/info"), Ok((200, _))) {
-                return;
+                return Ok(());
             }
             assert!(
                 Instant::now() < deadline,
