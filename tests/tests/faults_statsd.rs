@@ -9,10 +9,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use datadog_e2e_tests::dogstatsd_sink::DogStatsdSink;
 use datadog_e2e_tests::fake_agent::{Behaviour, FakeAgent};
 use datadog_e2e_tests::fault_app::{FaultApp, StdoutMode, load};
-use datadog_statsd::StatsdBuilder;
 use examples_support::example_binary;
 
 const METRIC: &str = "our-sample-app.sample-metric";
@@ -24,27 +22,15 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Set in the child copy of this test binary that plays the client (its stderr is the
-/// diagnostics channel the parent reads).
-const CHILD_SOCKET: &str = "FAULTS_STATSD_UNREACHABLE_SOCKET";
-
 #[test]
 fn an_unreachable_unix_socket_warns_once_with_the_error_and_counts_drops() {
     let dir = temp_dir("unreachable");
     let path = dir.join("dsd.socket");
-    // Warnings go to stderr as JSON lines: run the client in a child and read what it printed.
-    let child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "unreachable_unix_socket_client",
-            "--include-ignored",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env(CHILD_SOCKET, &path)
+    // Warnings go to stderr as JSON lines: run the client as a process and read what it printed.
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_statsd_unreachable_client"))
+        .arg(&path)
         .output()
-        .expect("the child test runs");
+        .expect("the client runs");
     let stdout = String::from_utf8_lossy(&child.stdout);
     let stderr = String::from_utf8_lossy(&child.stderr);
     assert!(child.status.success(), "{stdout}\n{stderr}");
@@ -63,46 +49,6 @@ fn an_unreachable_unix_socket_warns_once_with_the_error_and_counts_drops() {
         warnings[0]
     );
     let _ = std::fs::remove_dir_all(dir);
-}
-
-/// The client side of the test above, run only as its child: nobody listens (100 drops), the
-/// receiver comes up (delivery resumes), it goes away again (a second outage).
-#[test]
-#[ignore = "run by an_unreachable_unix_socket_warns_once_with_the_error_and_counts_drops"]
-fn unreachable_unix_socket_client() {
-    let path = PathBuf::from(std::env::var_os(CHILD_SOCKET).expect("run as the child"));
-    let statsd = StatsdBuilder::new()
-        .url(&format!("unixgram://{}", path.display()))
-        .aggregation(false)
-        .telemetry(false)
-        .background_thread(false)
-        .reconnect_interval(Duration::from_millis(5))
-        .build();
-    for _ in 0..100 {
-        statsd.increment("nobody.listens");
-        statsd.flush();
-    }
-    let stats = statsd.stats();
-    assert_eq!(stats.packets_dropped_unreachable, 100, "{stats:?}");
-
-    let sink = DogStatsdSink::unix(&path);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        statsd.increment("delivered");
-        statsd.flush();
-        if sink
-            .wait_for(Duration::from_millis(20), |messages| !messages.is_empty())
-            .is_some()
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "delivery did not resume");
-    }
-    drop(sink);
-    for _ in 0..10 {
-        statsd.increment("lost.again");
-        statsd.flush();
-    }
 }
 
 /// A receiver that is alive but busy, as the Agent is when the instance's CPU is shared: it
