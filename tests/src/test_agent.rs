@@ -55,11 +55,21 @@ impl TestAgent {
     fn try_start(options: &TestAgentOptions) -> Result<TestAgent, String> {
         let executable = peers::venv_executable("ddapm-test-agent");
         let port = options.port.unwrap_or_else(free_port);
+        // The OS may hand the port it just freed out again: the agent refuses equal ports.
+        let mut taken = vec![port];
+        let mut distinct_port = || loop {
+            let candidate = free_port();
+            if !taken.contains(&candidate) {
+                taken.push(candidate);
+                return candidate;
+            }
+        };
+        let (otlp_http, otlp_grpc) = (distinct_port(), distinct_port());
         let mut command = Command::new(executable);
         command
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--otlp-http-port", &free_port().to_string()])
-            .args(["--otlp-grpc-port", &free_port().to_string()])
+            .args(["--otlp-http-port", &otlp_http.to_string()])
+            .args(["--otlp-grpc-port", &otlp_grpc.to_string()])
             .args(["--web-ui-port", "0"])
             .env("ENABLED_CHECKS", ENABLED_CHECKS)
             // Never proxy to a real agent, whatever the developer's shell has set.
