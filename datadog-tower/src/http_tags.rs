@@ -47,8 +47,6 @@ pub const ERROR_TYPE: &str = "error.type";
 pub const RESPONSE_BODY_DROPPED: &str = "http.response.body.dropped";
 /// Metric `1` on server spans: compute trace metrics for them (Datadog's `_dd.measured`).
 pub const MEASURED: &str = "_dd.measured";
-/// Prefix of the baggage tags (`baggage.<key>`, `DD_TRACE_BAGGAGE_TAG_KEYS`).
-pub const BAGGAGE_PREFIX: &str = "baggage.";
 
 /// The resource of a request: `"<METHOD> <route>"`, or the method alone when no route matched
 /// (never the raw path, which would explode the number of resources).

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use datadog_subscriber::context::{
-    Baggage, PropagationTags, SamplingPriority, SpanContext, SpanId, TraceId,
+    Baggage, BaggageTagKeys, PropagationTags, SamplingPriority, SpanContext, SpanId, TraceId,
 };
 use datadog_tower::propagation::{Propagator, Style};
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -67,11 +67,7 @@ struct ServerSpan {
     meta: BTreeMap<String, String>,
 }
 
-fn server_span(
-    propagator: &Propagator,
-    extracted: Option<&SpanContext>,
-    env: &HashMap<String, String>,
-) -> ServerSpan {
+fn server_span(extracted: Option<&SpanContext>, env: &HashMap<String, String>) -> ServerSpan {
     let span_id = SpanId::generate();
     // A trace id without a parent id is the Datadog "no parent" case: the trace continues.
     let continued = extracted.is_some_and(|remote| remote.trace_id.is_valid());
@@ -122,7 +118,11 @@ fn server_span(
     if let Some(error) = &context.propagation_error {
         meta.insert("_dd.propagation_error".to_owned(), error.clone());
     }
-    for (key, value) in propagator.baggage_tag_keys().tags(&context.baggage) {
+    // What the tracer tags a continued local root with (`DD_TRACE_BAGGAGE_TAG_KEYS`).
+    let baggage_tag_keys = env
+        .get("DD_TRACE_BAGGAGE_TAG_KEYS")
+        .map_or_else(BaggageTagKeys::default, |keys| BaggageTagKeys::parse(keys));
+    for (key, value) in baggage_tag_keys.tags(&context.baggage) {
         meta.entry(key).or_insert_with(|| value.to_owned());
     }
     let priority = context.sampling_priority.unwrap();
@@ -351,7 +351,7 @@ fn run_extract(check: &mut Check<'_>, vector: &Value) {
         check.eq("baggage", actual, json_string_map(baggage));
     }
     if expect.get("span_meta").is_some() || expect.get("span_meta_absent").is_some() {
-        let span = server_span(&propagator, context, &env);
+        let span = server_span(context, &env);
         check_meta(
             check,
             &span.meta,
@@ -612,7 +612,7 @@ fn run_propagate(check: &mut Check<'_>, vector: &Value) {
     let propagator = propagator_for(&env);
     let headers = request_headers(vector);
     let extracted = propagator.extract(&headers);
-    let span = server_span(&propagator, extracted.as_ref(), &env);
+    let span = server_span(extracted.as_ref(), &env);
     let mut injected = HeaderMap::new();
     propagator.inject(&span.context, &mut injected);
     let span_dec = span.span_id.as_u64().to_string();

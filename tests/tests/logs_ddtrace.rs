@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use datadog_e2e_tests::peers;
 use datadog_subscriber::context::{SpanContext, SpanId, TraceId};
-use datadog_subscriber::correlation::with_detached;
 use datadog_subscriber::logs::LogConfig;
+use datadog_subscriber::tracer::with_remote_parent;
 use serde_json::{Map, Value};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -48,7 +48,7 @@ fn ours(config: LogConfig, trace_id: u128, span_id: u64) -> Map<String, Value> {
     let subscriber = tracing_subscriber::registry().with(config.build_with_writer(capture.clone()));
     let context = SpanContext::new(TraceId::from_u128(trace_id), SpanId::new(span_id));
     tracing::subscriber::with_default(subscriber, || {
-        with_detached(Some(Arc::new(context)), || tracing::info!("correlated"));
+        with_remote_parent(Some(Arc::new(context)), || tracing::info!("correlated"));
     });
     let line: Map<String, Value> = serde_json::from_slice(&capture.0.lock().unwrap()).unwrap();
     KEYS.iter()

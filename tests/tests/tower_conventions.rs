@@ -344,16 +344,22 @@ async fn a_plain_hyper_service_error_is_tagged() {
 
 #[tokio::test]
 async fn every_baggage_key_is_tagged_with_a_star() {
+    use datadog_subscriber::context::BaggageTagKeys;
+    use tracing_subscriber::layer::SubscriberExt;
+
     let agent = TestAgent::start();
-    let (_guard, handle) = install_tracer(&agent, "baggage", "info");
-    agent.start_session(None);
-    let propagator = Propagator::builder()
-        .baggage_tag_keys(datadog_tower::propagation::BaggageTagKeys::All)
+    let (layer, handle) = datadog_subscriber::tracer::TracerConfig::new()
+        .service("baggage")
+        .agent_url(&agent.url())
+        .flush_interval(std::time::Duration::from_millis(100))
+        .baggage_tag_keys(BaggageTagKeys::All)
         .build();
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    agent.start_session(None);
     let app = serve(
         routes().layer(
             DatadogServerLayer::builder()
-                .propagator(propagator)
+                .propagator(Propagator::default())
                 .config(HttpConfig::default())
                 .build(),
         ),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use datadog_e2e_tests::test_agent::TestAgent;
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, SpanLink, TraceId};
-use datadog_subscriber::correlation::with_detached;
+use datadog_subscriber::tracer::with_remote_parent;
 use datadog_subscriber::{DatadogSpanExt, current_context};
 use serde_json::Value;
 use tracer_support::{config, deliver, install, span};
@@ -166,8 +166,9 @@ fn a_span_continued_from_a_remote_context_keeps_its_trace() {
     remote.span_links.push(link);
 
     let child_context = {
-        let server = tracing::info_span!("http.request");
-        server.set_remote_parent(remote.clone());
+        let server = with_remote_parent(Some(Arc::new(remote.clone())), || {
+            tracing::info_span!("http.request")
+        });
         server.in_scope(|| {
             let client = tracing::info_span!("http.client");
             client.in_scope(current_context).unwrap()
@@ -230,7 +231,7 @@ fn a_span_continued_from_a_remote_context_keeps_its_trace() {
 }
 
 #[test]
-fn spans_under_a_filtered_request_span_continue_the_detached_context() {
+fn spans_under_a_filtered_request_span_continue_the_remote_parent() {
     let agent = TestAgent::start();
     agent.start_session(None);
     let (layer, handle) = config(&agent).build();
@@ -243,7 +244,7 @@ fn spans_under_a_filtered_request_span_continue_the_detached_context() {
         remote
     });
     let (outside, inside) = tracing::subscriber::with_default(subscriber, || {
-        with_detached(Some(remote.clone()), || {
+        with_remote_parent(Some(remote.clone()), || {
             let request = tracing::debug_span!("filtered.request");
             let _request = request.enter();
             let outside = current_context();
@@ -256,7 +257,7 @@ fn spans_under_a_filtered_request_span_continue_the_detached_context() {
     assert_eq!(
         outside.as_ref(),
         Some(&*remote),
-        "no tracked span: the detached context"
+        "no tracked span: the remote parent"
     );
     let inside = inside.unwrap();
     assert_eq!(inside.trace_id, remote.trace_id);

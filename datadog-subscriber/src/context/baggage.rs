@@ -149,6 +149,69 @@ impl fmt::Debug for Baggage {
     }
 }
 
+/// Which baggage keys are copied to the local root span as `baggage.<key>` tags
+/// (`DD_TRACE_BAGGAGE_TAG_KEYS`).
+///
+/// ```
+/// use datadog_subscriber::context::BaggageTagKeys;
+///
+/// let keys = BaggageTagKeys::parse("account.id,, feature*flag ");
+/// assert!(keys.matches("feature*flag"));
+/// assert!(!keys.matches("ACCOUNT.ID"));
+/// assert!(BaggageTagKeys::parse("*").matches("anything"));
+/// assert!(!BaggageTagKeys::parse("").matches("user.id"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BaggageTagKeys {
+    /// Every baggage key (`*`).
+    All,
+    /// These exact, case-sensitive keys (empty: no tags).
+    Keys(Vec<String>),
+}
+
+impl BaggageTagKeys {
+    /// Parses a comma-separated list: entries are trimmed, empty entries dropped, a `*` entry
+    /// selects every key.
+    pub fn parse(list: &str) -> Self {
+        let keys: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|key| !key.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if keys.iter().any(|key| key == "*") {
+            BaggageTagKeys::All
+        } else {
+            BaggageTagKeys::Keys(keys)
+        }
+    }
+
+    /// Whether `key` is tagged.
+    pub fn matches(&self, key: &str) -> bool {
+        match self {
+            BaggageTagKeys::All => true,
+            BaggageTagKeys::Keys(keys) => keys.iter().any(|known| known == key),
+        }
+    }
+
+    /// The `baggage.<key>` span tags for the selected items of `baggage`.
+    pub fn tags<'a>(
+        &'a self,
+        baggage: &'a Baggage,
+    ) -> impl Iterator<Item = (String, &'a str)> + 'a {
+        baggage
+            .iter()
+            .filter(|(key, _)| self.matches(key))
+            .map(|(key, value)| (format!("baggage.{key}"), value))
+    }
+}
+
+impl Default for BaggageTagKeys {
+    fn default() -> Self {
+        BaggageTagKeys::parse("user.id,session.id,account.id")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

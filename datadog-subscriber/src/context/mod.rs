@@ -13,7 +13,7 @@ mod priority;
 mod span_context;
 mod tags;
 
-pub use baggage::Baggage;
+pub use baggage::{Baggage, BaggageTagKeys};
 pub use cloud_trace::CloudTrace;
 pub use ids::{SpanId, TraceId};
 pub use link::SpanLink;

@@ -24,7 +24,8 @@ use crate::correlation::{self, CorrelationIds};
 /// `logging.googleapis.com/*` fields when a Google Cloud project is set).
 ///
 /// The correlation ids come from the innermost span in scope that the tracer layer tracks, else
-/// from the detached context ([`correlation::detached`]); a line outside any trace has no ids.
+/// from the remote parent the work runs in ([`crate::tracer::with_remote_parent`]); a line outside
+/// any trace has no ids.
 ///
 /// ```
 /// use datadog_subscriber::logs::JsonLogLayer;
@@ -140,7 +141,7 @@ impl<W> JsonLogLayer<W> {
         });
 
         if ids.is_none() && (self.injection || self.gcp_project.is_some()) {
-            ids = correlation::detached().map(|context| CorrelationIds::of(&context));
+            ids = crate::tracer::remote_parent().map(|context| CorrelationIds::of(&context));
         }
         let ids = ids.filter(|ids| ids.trace_id.is_valid());
         if self.injection {

@@ -14,7 +14,8 @@ use tracing_subscriber::registry::LookupSpan;
 
 use super::LogConfig;
 use crate::context::{SamplingPriority, SpanContext, SpanId, TraceId};
-use crate::correlation::{CorrelationIds, with_detached};
+use crate::correlation::CorrelationIds;
+use crate::tracer::with_remote_parent;
 
 /// Collects written lines in memory.
 #[derive(Clone, Default)]
@@ -229,7 +230,7 @@ fn the_detached_context_stamps_lines_outside_tracked_spans() {
     let mut remote = SpanContext::new(TraceId::from_u128(77), SpanId::new(88));
     remote.sampling_priority = Some(SamplingPriority::USER_KEEP);
     let capture = capture_with(LogConfig::default().gcp_project("p"), || {
-        with_detached(Some(Arc::new(remote)), || tracing::info!("detached"));
+        with_remote_parent(Some(Arc::new(remote)), || tracing::info!("detached"));
     });
     let line = capture.only_line();
     assert_eq!(line["dd.trace_id"], "77");

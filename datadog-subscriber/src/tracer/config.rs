@@ -1,13 +1,11 @@
 //! Tracer configuration: `DD_*` environment variables, overridable in code.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use super::handle::TracerHandle;
-use super::layer::TracerLayer;
 use super::sampling::{SamplingRule, SpanSamplingRule};
 use super::warn::warn;
+use crate::context::BaggageTagKeys;
 
 /// Where the Agent listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,6 +175,7 @@ pub struct TracerConfig {
     pub(crate) queue_capacity_spans: usize,
     pub(crate) queue_capacity_bytes: usize,
     pub(crate) partial_flush_min_spans: usize,
+    pub(crate) baggage_tag_keys: BaggageTagKeys,
 }
 
 /// The default bound of the trace queue in bytes (`DD_TRACE_WRITER_BUFFER_SIZE_BYTES`): dd-trace-py's
@@ -212,6 +211,7 @@ impl TracerConfig {
             queue_capacity_spans: 100_000,
             queue_capacity_bytes: DEFAULT_QUEUE_BYTES,
             partial_flush_min_spans: 300,
+            baggage_tag_keys: BaggageTagKeys::default(),
         }
     }
 
@@ -279,6 +279,10 @@ impl TracerConfig {
         }
         if !env.flag("DD_TRACE_PARTIAL_FLUSH_ENABLED", true) {
             config.partial_flush_min_spans = usize::MAX;
+        }
+        // An empty value is meaningful here: no baggage tags at all.
+        if let Some(keys) = env.raw("DD_TRACE_BAGGAGE_TAG_KEYS") {
+            config.baggage_tag_keys = BaggageTagKeys::parse(&keys);
         }
         config
     }
@@ -407,10 +411,11 @@ impl TracerConfig {
         self
     }
 
-    /// Builds the layer and the handle that flushes and shuts down its export worker.
-    pub fn build(self) -> (TracerLayer, TracerHandle) {
-        let tracer = Arc::new(super::trace::Tracer::new(&self));
-        (TracerLayer::new(tracer.clone()), TracerHandle::new(tracer))
+    /// The baggage items a trace continued from a remote context tags its local root with, as
+    /// `baggage.<key>` (`DD_TRACE_BAGGAGE_TAG_KEYS`; default `user.id,session.id,account.id`).
+    pub fn baggage_tag_keys(mut self, keys: BaggageTagKeys) -> Self {
+        self.baggage_tag_keys = keys;
+        self
     }
 }
 

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::export::ExportStats;
-use super::trace::{Settings, Tracer};
+use super::settings::Settings;
+use super::trace::Tracer;
 
 /// Flushes and shuts down the tracer's export worker, and reads its counters. Cheap to clone.
 ///

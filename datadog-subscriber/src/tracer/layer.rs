@@ -1,27 +1,76 @@
 //! The `tracing_subscriber::Layer` that turns `tracing` spans into Datadog spans.
 
+use std::any::TypeId;
 use std::sync::Arc;
 use std::time::Instant;
 
 use tracing_core::span::{Attributes, Id, Record};
-use tracing_core::{Event, Level, Subscriber};
+use tracing_core::{Dispatch, Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
-use super::span_data::{FieldVisitor, SpanFields, SpanRecord};
+use super::remote_parent::remote_parent;
+use super::settings::Settings;
+use super::span_data::{FieldVisitor, SpanFields};
 use super::trace::{Trace, Tracer};
-use crate::context::{SamplingPriority, SpanId, SpanLink};
-use crate::correlation::detached;
+use crate::context::{SamplingPriority, SpanContext, SpanId, SpanLink};
 
 /// The Datadog tracer layer; build it with [`TracerConfig::build`](super::TracerConfig::build).
 ///
 /// Every span it sees gets Datadog ids, which the log layer reads for correlation. A span without
-/// a parent starts a trace, or continues the detached context ([`crate::correlation::with_detached`])
-/// when one is set; [`DatadogSpanExt::set_remote_parent`](super::DatadogSpanExt::set_remote_parent)
-/// continues a remote one. The trace's sampling decision is made when its local root is first
-/// entered (or its context is first read), so fields recorded until then count for sampling rules.
+/// a parent starts a trace, or continues the remote context it was opened in
+/// ([`with_remote_parent`](super::with_remote_parent)). The trace's sampling decision is made when
+/// its local root is first entered (or its context is first read), so fields recorded until then
+/// count for sampling rules.
 pub struct TracerLayer {
     tracer: Arc<Tracer>,
+    /// Set when the layer is added to a subscriber, which fixes the subscriber's type.
+    trace_of_span: TraceOfSpan,
+}
+
+/// The tracer's record of a live span, in the span's extensions.
+pub(crate) struct SpanRecord {
+    pub(crate) trace: Arc<Trace>,
+    /// Boxed so that closing the span hands the fields to the exporter by pointer: the caller
+    /// never copies them, the export worker encodes and frees them.
+    pub(crate) fields: Box<SpanFields>,
+}
+
+/// How [`DatadogSpanExt`](super::DatadogSpanExt) reaches a span's trace from a `Dispatch`,
+/// whatever the subscriber stack the layer sits in: the layer hands it out through
+/// `Dispatch::downcast_ref` (as tracing-opentelemetry's `WithContext` does), and it knows the
+/// concrete subscriber type to look the span up in.
+#[derive(Clone, Copy)]
+pub(crate) struct TraceOfSpan(fn(&Dispatch, &Id) -> Option<SpanTrace>);
+
+/// A span's trace and the span's own id.
+pub(crate) type SpanTrace = (Arc<Trace>, SpanId);
+
+impl TraceOfSpan {
+    /// The trace of span `id` and the span's id, with the trace's sampling decision made.
+    pub(crate) fn get(self, dispatch: &Dispatch, id: &Id) -> Option<SpanTrace> {
+        (self.0)(dispatch, id)
+    }
+
+    fn not_layered(_: &Dispatch, _: &Id) -> Option<SpanTrace> {
+        None
+    }
+
+    fn lookup<S>(dispatch: &Dispatch, id: &Id) -> Option<SpanTrace>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let span = dispatch.downcast_ref::<S>()?.span(id)?;
+        let (trace, span_id) = {
+            let extensions = span.extensions();
+            let record = extensions.get::<SpanRecord>()?;
+            (record.trace.clone(), record.fields.span_id)
+        };
+        if trace.priority().is_none() {
+            decide_in_scope(&trace, &span);
+        }
+        Some((trace, span_id))
+    }
 }
 
 impl std::fmt::Debug for TracerLayer {
@@ -34,7 +83,29 @@ impl std::fmt::Debug for TracerLayer {
 
 impl TracerLayer {
     pub(crate) fn new(tracer: Arc<Tracer>) -> Self {
-        TracerLayer { tracer }
+        TracerLayer {
+            tracer,
+            trace_of_span: TraceOfSpan(TraceOfSpan::not_layered),
+        }
+    }
+}
+
+/// What a local root takes from the remote context it continues, besides the trace-level state
+/// ([`Trace::continue_from`]): its parent, `_dd.parent_id`, `_dd.propagation_error`, the span
+/// links and the `baggage.<key>` tags.
+fn continue_remote(fields: &mut SpanFields, remote: &SpanContext, settings: &Settings) {
+    if remote.trace_id.is_valid() {
+        fields.parent_id = remote.span_id;
+    }
+    if let Some(parent) = &remote.last_parent_id {
+        fields.set_meta("_dd.parent_id", parent.clone());
+    }
+    if let Some(error) = &remote.propagation_error {
+        fields.set_meta("_dd.propagation_error", error.clone());
+    }
+    fields.links.extend(remote.span_links.iter().cloned());
+    for (key, value) in settings.baggage_tag_keys.tags(&remote.baggage) {
+        fields.set_meta(key, value.to_owned());
     }
 }
 
@@ -71,6 +142,26 @@ impl<S> Layer<S> for TracerLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_layer(&mut self, _subscriber: &mut S) {
+        self.trace_of_span = TraceOfSpan(TraceOfSpan::lookup::<S>);
+    }
+
+    // SAFETY: each pointer returned points to a value of the type whose `TypeId` was asked for,
+    // borrowed from `self`, as `downcast_raw`'s contract requires.
+    #[allow(
+        unsafe_code,
+        reason = "the one way to offer a hook through `Dispatch::downcast_ref`"
+    )]
+    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        if id == TypeId::of::<Self>() {
+            Some(std::ptr::from_ref(self).cast())
+        } else if id == TypeId::of::<TraceOfSpan>() {
+            Some(std::ptr::from_ref(&self.trace_of_span).cast())
+        } else {
+            None
+        }
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else {
             return;
@@ -103,19 +194,14 @@ where
                 }
                 trace
             } else {
-                {
-                    fields.is_local_root = true;
-                    // An explicit `parent: None` asks for a new trace; otherwise a detached context
-                    // (a filtered-out request span) is the parent.
-                    match detached().filter(|_| !attrs.is_root()) {
-                        Some(context) => {
-                            if context.trace_id.is_valid() {
-                                fields.parent_id = context.span_id;
-                            }
-                            Trace::continue_from(&self.tracer, &context)
-                        }
-                        None => Trace::new_root(&self.tracer),
+                fields.is_local_root = true;
+                // An explicit `parent: None` asks for a new trace.
+                match remote_parent().filter(|_| !attrs.is_root()) {
+                    Some(remote) => {
+                        continue_remote(&mut fields, &remote, &self.tracer.settings);
+                        Trace::continue_from(&self.tracer, &remote)
                     }
+                    None => Trace::new_root(&self.tracer),
                 }
             };
         span.extensions_mut().replace(SpanRecord { trace, fields });

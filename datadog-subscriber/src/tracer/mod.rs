@@ -33,7 +33,9 @@ mod export;
 mod ext;
 mod handle;
 mod layer;
+mod remote_parent;
 mod sampling;
+mod settings;
 mod span_data;
 #[cfg(test)]
 mod tests;
@@ -46,14 +48,26 @@ pub use export::ExportStats;
 pub use export::SamplePayload;
 pub use ext::DatadogSpanExt;
 pub use handle::TracerHandle;
+pub(crate) use layer::SpanRecord;
 pub use layer::TracerLayer;
+pub(crate) use remote_parent::remote_parent;
+pub use remote_parent::with_remote_parent;
 pub use sampling::{SamplingRule, SpanSamplingRule};
-pub(crate) use span_data::SpanRecord;
+
+use std::sync::Arc;
 
 use crate::context::SpanContext;
 
-/// The Datadog context of [`tracing::Span::current()`], falling back to the detached context
-/// ([`crate::correlation::detached`]) when no tracked span is current (for example when `RUST_LOG`
+impl TracerConfig {
+    /// Builds the layer and the handle that flushes and shuts down its export worker.
+    pub fn build(self) -> (TracerLayer, TracerHandle) {
+        let tracer = Arc::new(trace::Tracer::new(&self));
+        (TracerLayer::new(tracer.clone()), TracerHandle::new(tracer))
+    }
+}
+
+/// The Datadog context of [`tracing::Span::current()`], falling back to the remote parent
+/// ([`with_remote_parent`]) when no tracked span is current (for example when `RUST_LOG`
 /// filtered out the request span). What a client layer injects into outgoing requests.
 ///
 /// ```
@@ -62,5 +76,5 @@ use crate::context::SpanContext;
 pub fn current_context() -> Option<SpanContext> {
     tracing::Span::current()
         .datadog_context()
-        .or_else(|| crate::correlation::detached().map(|context| (*context).clone()))
+        .or_else(|| remote_parent::remote_parent().map(|context| (*context).clone()))
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use smallvec::SmallVec;
 use tracing_core::field::{Field, Visit};
 
-use super::trace::{Clock, Trace};
+use super::settings::Clock;
 use crate::context::{SpanId, SpanLink};
 
 /// Span fields kept without an allocation.
@@ -34,12 +34,12 @@ pub(crate) struct SpanFields {
     pub(crate) local_parent: bool,
     /// The parent's per-span service, for a local parent (for `_dd.top_level`).
     pub(crate) parent_service: Option<Arc<str>>,
-    pub(crate) resource: Option<Text>,
-    pub(crate) span_type: Option<Text>,
+    pub(crate) resource: Option<Box<str>>,
+    pub(crate) span_type: Option<Box<str>>,
     pub(crate) error: bool,
     /// `meta` and `metrics` in one list, inline up to [`INLINE_TAGS`] entries: most spans
     /// allocate nothing for their fields.
-    pub(crate) tags: SmallVec<[(&'static str, TagValue); INLINE_TAGS]>,
+    pub(crate) tags: SmallVec<[(TagKey, TagValue); INLINE_TAGS]>,
     pub(crate) links: Vec<SpanLink>,
     /// The first span of this process in its trace (carries the sampling rates and the
     /// extraction tags).
@@ -92,10 +92,10 @@ impl SpanFields {
     }
 
     /// The string tags (`meta`).
-    pub(crate) fn meta_entries(&self) -> impl Iterator<Item = (&'static str, &str)> {
+    pub(crate) fn meta_entries(&self) -> impl Iterator<Item = (&str, &str)> {
         self.tags
             .iter()
-            .filter_map(|(key, value)| value.as_str().map(|text| (*key, text)))
+            .filter_map(|(key, value)| value.as_str().map(|text| (&**key, text)))
     }
 
     pub(crate) fn meta(&self, key: &str) -> Option<&str> {
@@ -109,7 +109,6 @@ impl SpanFields {
             .find(|(k, _)| *k == key)
             .map(|(_, value)| match value {
                 TagValue::Str(text) => text.to_string(),
-                TagValue::Short(text) => text.as_str().to_owned(),
                 TagValue::Num(number) if number.fract() == 0.0 && number.abs() < 1e15 => {
                     format!("{}", *number as i64)
                 }
@@ -117,7 +116,8 @@ impl SpanFields {
             })
     }
 
-    pub(crate) fn set_tag(&mut self, key: &'static str, value: TagValue) {
+    pub(crate) fn set_tag(&mut self, key: impl Into<TagKey>, value: TagValue) {
+        let key = key.into();
         if let Some(entry) = self.tags.iter_mut().find(|(k, _)| *k == key) {
             entry.1 = value;
         } else {
@@ -125,11 +125,11 @@ impl SpanFields {
         }
     }
 
-    pub(crate) fn set_meta(&mut self, key: &'static str, value: impl Into<Cow<'static, str>>) {
+    pub(crate) fn set_meta(&mut self, key: impl Into<TagKey>, value: impl Into<Cow<'static, str>>) {
         self.set_tag(key, TagValue::Str(value.into()));
     }
 
-    pub(crate) fn set_metric(&mut self, key: &'static str, value: f64) {
+    pub(crate) fn set_metric(&mut self, key: impl Into<TagKey>, value: f64) {
         self.set_tag(key, TagValue::Num(value));
     }
 
@@ -160,99 +160,21 @@ impl SpanFields {
 /// A span tag: a string goes to `meta`, a number to `metrics`.
 pub(crate) enum TagValue {
     Str(Cow<'static, str>),
-    /// A short string field value, stored without an allocation.
-    Short(ShortStr),
     Num(f64),
 }
 
 impl TagValue {
-    /// A string value as `TagValue`: inline when short enough.
-    fn text(value: &str) -> TagValue {
-        match ShortStr::new(value) {
-            Some(short) => TagValue::Short(short),
-            None => TagValue::Str(Cow::Owned(value.to_owned())),
-        }
-    }
-
     /// The `meta` value, for a string.
     pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             TagValue::Str(text) => Some(text),
-            TagValue::Short(text) => Some(text.as_str()),
             TagValue::Num(_) => None,
         }
     }
 }
 
-/// An owned string field (`resource`, `span.type`): inline when short.
-pub(crate) enum Text {
-    Short(ShortStr),
-    Long(Box<str>),
-}
-
-impl From<&str> for Text {
-    fn from(value: &str) -> Self {
-        match ShortStr::new(value) {
-            Some(short) => Text::Short(short),
-            None => Text::Long(Box::from(value)),
-        }
-    }
-}
-
-impl std::ops::Deref for Text {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        match self {
-            Text::Short(text) => text.as_str(),
-            Text::Long(text) => text,
-        }
-    }
-}
-
-/// A string of at most [`ShortStr::CAPACITY`] bytes kept inline: most field values (`postgresql`,
-/// `GET`, ids, status words) fit, which saves one allocation (and its free) per field.
-#[derive(Clone, Copy)]
-pub(crate) struct ShortStr {
-    len: u8,
-    bytes: [u8; ShortStr::CAPACITY],
-}
-
-impl ShortStr {
-    pub(crate) const CAPACITY: usize = 23;
-
-    fn new(value: &str) -> Option<ShortStr> {
-        let len = value.len();
-        if len > Self::CAPACITY {
-            return None;
-        }
-        let mut bytes = [0; Self::CAPACITY];
-        bytes[..len].copy_from_slice(value.as_bytes());
-        Some(ShortStr {
-            len: len as u8,
-            bytes,
-        })
-    }
-
-    /// The whole inline array (zero-padded) and the length in use: what the encoder copies
-    /// without looking at the text again.
-    pub(crate) fn padded(&self) -> (&[u8; ShortStr::CAPACITY], usize) {
-        (&self.bytes, usize::from(self.len))
-    }
-
-    fn as_str(&self) -> &str {
-        // Always valid: the bytes are copied from a `&str`, whole.
-        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
-    }
-}
-
-/// The tracer's extension on a live span.
-pub(crate) struct SpanRecord {
-    pub(crate) trace: Arc<Trace>,
-    /// Boxed so that closing the span hands the fields to the exporter by pointer: the caller
-    /// never copies them, the export worker encodes and frees them.
-    pub(crate) fields: Box<SpanFields>,
-}
+/// A tag key: a `tracing` field name, or a key made at run time (`baggage.<key>`).
+pub(crate) type TagKey = Cow<'static, str>;
 
 /// Records `tracing` fields into [`SpanFields`].
 pub(crate) struct FieldVisitor<'a>(pub(crate) &'a mut SpanFields);
@@ -262,19 +184,15 @@ impl FieldVisitor<'_> {
         let fields = &mut *self.0;
         match field.name() {
             "service" => fields.service = Some(Arc::from(value)),
-            "resource" => fields.resource = Some(Text::from(value)),
-            "span.type" => fields.span_type = Some(Text::from(value)),
+            "resource" => fields.resource = Some(Box::from(value)),
+            "span.type" => fields.span_type = Some(Box::from(value)),
             "error" => {
                 fields.error = true;
-                fields.set_tag("error.message", TagValue::text(value));
+                fields.set_meta("error.message", value.to_owned());
             }
             "message" => {}
-            name => self.string_tag(name, value),
+            name => fields.set_meta(name, value.to_owned()),
         }
-    }
-
-    fn string_tag(&mut self, name: &'static str, value: &str) {
-        self.0.set_tag(name, TagValue::text(value));
     }
 
     fn number(&mut self, field: &Field, value: f64) {
@@ -410,25 +328,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn string_fields_keep_their_text_inline_or_not() {
+    fn string_fields_become_meta_and_named_fields() {
         let mut fields = SpanFields::new("op", SpanId::new(1), 0);
-        let short = "a".repeat(ShortStr::CAPACITY);
-        let long = "é".repeat(ShortStr::CAPACITY);
-        let mut visitor = FieldVisitor(&mut fields);
-        visitor.string_tag("short", &short);
-        visitor.string_tag("long", &long);
-        visitor.string_tag("empty", "");
-        assert!(matches!(fields.tags[0].1, TagValue::Short(_)));
-        assert!(matches!(fields.tags[1].1, TagValue::Str(_)));
-        assert_eq!(fields.meta("short"), Some(short.as_str()));
-        assert_eq!(fields.meta("long"), Some(long.as_str()));
-        assert_eq!(fields.meta("empty"), Some(""));
-        assert_eq!(fields.tag_text("short"), Some(short.clone()));
-
-        for text in [short.as_str(), long.as_str()] {
-            FieldVisitor(&mut fields).string(&resource_field(), text);
-            assert_eq!(fields.resource.as_deref(), Some(text));
-        }
+        FieldVisitor(&mut fields).string(&test_field("db.system"), "postgresql");
+        FieldVisitor(&mut fields).string(&test_field("resource"), "SELECT 1");
+        FieldVisitor(&mut fields).number(&test_field("rows"), 3.0);
+        assert_eq!(fields.meta("db.system"), Some("postgresql"));
+        assert_eq!(fields.resource.as_deref(), Some("SELECT 1"));
+        assert_eq!(fields.tag_text("rows"), Some("3".to_owned()));
+        fields.set_meta(format!("baggage.{}", "user.id"), "alice");
+        assert_eq!(fields.meta("baggage.user.id"), Some("alice"));
     }
 
     #[test]
@@ -446,8 +355,8 @@ mod tests {
         assert_eq!(given.times(&clock), (42, 7));
     }
 
-    /// The `resource` field of a test callsite.
-    fn resource_field() -> Field {
+    /// A field of a test callsite.
+    fn test_field(name: &str) -> Field {
         struct Callsite;
         impl tracing_core::Callsite for Callsite {
             fn set_interest(&self, _: tracing_core::Interest) {}
@@ -460,10 +369,10 @@ mod tests {
             name: "test",
             target: "test",
             level: tracing_core::Level::INFO,
-            fields: &["resource"],
+            fields: &["resource", "db.system", "rows"],
             callsite: &CALLSITE,
             kind: tracing_core::metadata::Kind::SPAN,
         };
-        METADATA.fields().field("resource").expect("declared")
+        METADATA.fields().field(name).expect("declared")
     }
 }

@@ -6,9 +6,9 @@ use tracing_subscriber::Registry;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 
-use super::{DatadogSpanExt, TracerConfig, current_context};
+use super::{DatadogSpanExt, TracerConfig, current_context, with_remote_parent};
 use crate::context::{SamplingPriority, SpanContext, SpanId, SpanLink, TraceId};
-use crate::correlation::{CorrelationIds, with_detached};
+use crate::correlation::CorrelationIds;
 
 fn with_tracer<R>(config: TracerConfig, work: impl FnOnce() -> R) -> R {
     let (layer, _handle) = config.enabled(false).build();
@@ -75,12 +75,11 @@ fn an_invalid_remote_context_starts_a_trace_that_keeps_baggage() {
         remote
             .span_links
             .push(SpanLink::new(TraceId::from_u128(3), SpanId::new(4)));
-        let span = tracing::info_span!("request");
-        let before = span.datadog_context().unwrap();
-        span.set_remote_parent(remote);
+        let span = with_remote_parent(Some(Arc::new(remote)), || tracing::info_span!("request"));
+        let other = tracing::info_span!("other");
         let context = span.datadog_context().unwrap();
         assert!(context.is_valid());
-        assert_ne!(context.trace_id, before.trace_id);
+        assert_ne!(context.trace_id, other.datadog_context().unwrap().trace_id);
         assert_eq!(context.baggage.get("user.id"), Some("42"));
         assert_eq!(correlation(&span).unwrap().trace_id, context.trace_id);
     });
@@ -91,8 +90,7 @@ fn a_remote_trace_without_parent_id_is_continued_as_a_root() {
     with_tracer(TracerConfig::new(), || {
         let mut remote = SpanContext::new(TraceId::from_u128(77), SpanId::INVALID);
         remote.sampling_priority = Some(SamplingPriority::USER_KEEP);
-        let span = tracing::info_span!("request");
-        span.set_remote_parent(remote);
+        let span = with_remote_parent(Some(Arc::new(remote)), || tracing::info_span!("request"));
         let context = span.datadog_context().unwrap();
         assert_eq!(context.trace_id, TraceId::from_u128(77));
         assert_eq!(context.sampling_priority, Some(SamplingPriority::USER_KEEP));
@@ -101,24 +99,27 @@ fn a_remote_trace_without_parent_id_is_continued_as_a_root() {
 }
 
 #[test]
-fn set_remote_parent_on_a_child_is_ignored() {
+fn a_remote_parent_does_not_change_spans_with_a_local_parent() {
     with_tracer(TracerConfig::new(), || {
         let root = tracing::info_span!("root");
-        let child = tracing::info_span!(parent: &root, "child");
-        let before = child.datadog_context().unwrap();
-        child.set_remote_parent(SpanContext::new(TraceId::from_u128(9), SpanId::new(9)));
-        assert_eq!(child.datadog_context().unwrap().trace_id, before.trace_id);
+        let remote = Arc::new(SpanContext::new(TraceId::from_u128(9), SpanId::new(9)));
+        let child =
+            with_remote_parent(Some(remote), || tracing::info_span!(parent: &root, "child"));
+        assert_eq!(
+            child.datadog_context().unwrap().trace_id,
+            root.datadog_context().unwrap().trace_id
+        );
     });
 }
 
 #[test]
-fn roots_continue_the_detached_context_unless_explicitly_parentless() {
+fn roots_continue_the_remote_parent_unless_explicitly_parentless() {
     let mut remote = SpanContext::new(TraceId::from_u128(77), SpanId::new(78));
     remote.sampling_priority = Some(SamplingPriority::USER_KEEP);
     remote.origin = Some("synthetics".into());
     let remote = Arc::new(remote);
     with_tracer(TracerConfig::new(), || {
-        with_detached(Some(remote.clone()), || {
+        with_remote_parent(Some(remote.clone()), || {
             let root = tracing::info_span!("work");
             let context = root.datadog_context().unwrap();
             assert_eq!(context.trace_id, remote.trace_id);

@@ -15,11 +15,6 @@ pub(crate) fn warn(message: &str) {
 pub(crate) struct WarnOnce(AtomicBool);
 
 impl WarnOnce {
-    /// A warning not yet printed.
-    pub(crate) const fn new() -> Self {
-        WarnOnce(AtomicBool::new(false))
-    }
-
     /// Prints `message()` if this warning is not already active.
     pub(crate) fn warn(&self, message: impl FnOnce() -> String) {
         if !self.0.swap(true, Ordering::Relaxed) {

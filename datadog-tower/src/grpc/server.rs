@@ -152,7 +152,7 @@ fn record_status(state: &mut RequestState, code: u32, message: Option<&str>) {
     if state.span.is_disabled() {
         return;
     }
-    let Some(grpc) = state.shape.grpc_fields.as_ref() else {
+    let Some(grpc) = state.shape().grpc_fields.as_ref() else {
         return;
     };
     state
@@ -162,7 +162,7 @@ fn record_status(state: &mut RequestState, code: u32, message: Option<&str>) {
         // The path names no method of this server: keep callers' paths out of the resources.
         state
             .span
-            .record(&state.shape.fields[field::RESOURCE], "POST");
+            .record(&state.shape().fields[field::RESOURCE], "POST");
     }
     if state.shared.grpc.server_error_codes.contains(code) {
         state.record_error(message.unwrap_or(code_name(code)), Some(code_name(code)));

@@ -85,69 +85,6 @@ impl ExtractBehavior {
     }
 }
 
-/// Which baggage keys are copied to the local root span as `baggage.<key>` tags
-/// (`DD_TRACE_BAGGAGE_TAG_KEYS`).
-///
-/// ```
-/// use datadog_tower::propagation::BaggageTagKeys;
-///
-/// let keys = BaggageTagKeys::parse("account.id,, feature*flag ");
-/// assert!(keys.matches("feature*flag"));
-/// assert!(!keys.matches("ACCOUNT.ID"));
-/// assert!(BaggageTagKeys::parse("*").matches("anything"));
-/// assert!(!BaggageTagKeys::parse("").matches("user.id"));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BaggageTagKeys {
-    /// Every baggage key (`*`).
-    All,
-    /// These exact, case-sensitive keys (empty: no tags).
-    Keys(Vec<String>),
-}
-
-impl BaggageTagKeys {
-    /// Parses a comma-separated list: entries are trimmed, empty entries dropped, a `*` entry
-    /// selects every key.
-    pub fn parse(list: &str) -> Self {
-        let keys: Vec<String> = list
-            .split(',')
-            .map(str::trim)
-            .filter(|key| !key.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if keys.iter().any(|key| key == "*") {
-            BaggageTagKeys::All
-        } else {
-            BaggageTagKeys::Keys(keys)
-        }
-    }
-
-    /// Whether `key` is tagged.
-    pub fn matches(&self, key: &str) -> bool {
-        match self {
-            BaggageTagKeys::All => true,
-            BaggageTagKeys::Keys(keys) => keys.iter().any(|known| known == key),
-        }
-    }
-
-    /// The `baggage.<key>` span tags for the selected items of `baggage`.
-    pub fn tags<'a>(
-        &'a self,
-        baggage: &'a datadog_subscriber::context::Baggage,
-    ) -> impl Iterator<Item = (String, &'a str)> + 'a {
-        baggage
-            .iter()
-            .filter(|(key, _)| self.matches(key))
-            .map(|(key, value)| (format!("baggage.{key}"), value))
-    }
-}
-
-impl Default for BaggageTagKeys {
-    fn default() -> Self {
-        BaggageTagKeys::parse("user.id,session.id,account.id")
-    }
-}
-
 /// Resolved propagation settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PropagationConfig {
@@ -171,8 +108,6 @@ pub struct PropagationConfig {
     pub baggage_max_items: usize,
     /// Maximum size of the `baggage` header in bytes, both directions.
     pub baggage_max_bytes: usize,
-    /// Baggage keys copied to the local root span.
-    pub baggage_tag_keys: BaggageTagKeys,
 }
 
 impl Default for PropagationConfig {
@@ -186,7 +121,6 @@ impl Default for PropagationConfig {
             tags_max_length: DEFAULT_TAGS_MAX_LENGTH,
             baggage_max_items: DEFAULT_BAGGAGE_MAX_ITEMS,
             baggage_max_bytes: DEFAULT_BAGGAGE_MAX_BYTES,
-            baggage_tag_keys: BaggageTagKeys::default(),
         }
     }
 }
@@ -335,14 +269,6 @@ impl Env<'_> {
         };
         self.behavior("DD_TRACE_PROPAGATION_FOREIGN_TRACECONTEXT", default)
     }
-
-    fn baggage_tag_keys(&self) -> BaggageTagKeys {
-        // An empty value is meaningful here: no baggage tags at all.
-        match (self.lookup)("DD_TRACE_BAGGAGE_TAG_KEYS") {
-            Some(value) => BaggageTagKeys::parse(&value),
-            None => BaggageTagKeys::default(),
-        }
-    }
 }
 
 /// Builds a [`Propagator`](super::Propagator): settings made in code win over the environment,
@@ -369,7 +295,6 @@ pub struct PropagatorBuilder {
     tags_max_length: Option<usize>,
     baggage_max_items: Option<usize>,
     baggage_max_bytes: Option<usize>,
-    baggage_tag_keys: Option<BaggageTagKeys>,
     env: EnvLookup,
 }
 
@@ -387,7 +312,6 @@ impl Default for PropagatorBuilder {
             tags_max_length: None,
             baggage_max_items: None,
             baggage_max_bytes: None,
-            baggage_tag_keys: None,
             env: Box::new(|name| std::env::var(name).ok()),
         }
     }
@@ -461,12 +385,6 @@ impl PropagatorBuilder {
         self
     }
 
-    /// Baggage keys copied to the local root span.
-    pub fn baggage_tag_keys(mut self, keys: BaggageTagKeys) -> Self {
-        self.baggage_tag_keys = Some(keys);
-        self
-    }
-
     /// Reads environment variables through `lookup` instead of the process environment (tests,
     /// or settings kept elsewhere).
     pub fn env_source(mut self, lookup: impl Fn(&str) -> Option<String> + 'static) -> Self {
@@ -508,9 +426,6 @@ impl PropagatorBuilder {
             baggage_max_bytes: self.baggage_max_bytes.unwrap_or_else(|| {
                 env.count("DD_TRACE_BAGGAGE_MAX_BYTES", DEFAULT_BAGGAGE_MAX_BYTES)
             }),
-            baggage_tag_keys: self
-                .baggage_tag_keys
-                .unwrap_or_else(|| env.baggage_tag_keys()),
         }
     }
 

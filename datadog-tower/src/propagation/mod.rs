@@ -46,8 +46,6 @@ mod text;
 mod tracecontext;
 
 pub use carrier::{Extractor, Injector};
-pub use config::{
-    BaggageTagKeys, DEFAULT_STYLES, ExtractBehavior, PropagationConfig, PropagatorBuilder, Style,
-};
+pub use config::{DEFAULT_STYLES, ExtractBehavior, PropagationConfig, PropagatorBuilder, Style};
 pub use injected::InjectedHeaders;
 pub use propagator::Propagator;

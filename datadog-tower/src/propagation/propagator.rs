@@ -6,7 +6,7 @@ use std::sync::Arc;
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, SpanLink, TraceId};
 
 use super::carrier::{Extractor, Injector};
-use super::config::{BaggageTagKeys, ExtractBehavior, PropagationConfig, PropagatorBuilder, Style};
+use super::config::{ExtractBehavior, PropagationConfig, PropagatorBuilder, Style};
 use super::injected::InjectedHeaders;
 use super::number::hex16;
 use super::{b3, b3multi, baggage, datadog, names, tracecontext};
@@ -197,11 +197,6 @@ impl Propagator {
     /// The header names injection may write.
     pub fn fields(&self) -> &[String] {
         &self.inner.fields
-    }
-
-    /// Baggage keys to copy to the local root span as `baggage.<key>` tags.
-    pub fn baggage_tag_keys(&self) -> &BaggageTagKeys {
-        &self.inner.config.baggage_tag_keys
     }
 
     /// The remote context of a request.

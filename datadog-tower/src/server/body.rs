@@ -32,7 +32,7 @@ impl Drop for Finish {
         if !self.completed && !self.state.head && !self.state.span.is_disabled() {
             self.state
                 .span
-                .record(&self.state.shape.fields[field::BODY_DROPPED], true);
+                .record(&self.state.shape().fields[field::BODY_DROPPED], true);
         }
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use datadog_subscriber::context::SpanContext;
-use datadog_subscriber::correlation::with_detached;
+use datadog_subscriber::tracer::with_remote_parent;
 use http::Response;
 use pin_project_lite::pin_project;
 use tracing::Span;
@@ -28,9 +28,8 @@ pin_project! {
 pub(crate) struct RequestState {
     pub(crate) span: Span,
     /// The remote context to run under when `span` is disabled.
-    pub(crate) detached: Option<Arc<SpanContext>>,
+    pub(crate) remote: Option<Arc<SpanContext>>,
     pub(crate) shared: Arc<ServerShared>,
-    pub(crate) shape: Arc<SpanShape>,
     /// HEAD responses are never polled for a body; dropping it unread is not an early drop.
     pub(crate) head: bool,
     /// `Some` for gRPC calls: their status comes from the headers or the trailers.
@@ -38,11 +37,16 @@ pub(crate) struct RequestState {
 }
 
 impl RequestState {
-    /// Runs `work` inside the span, or inside the detached remote context when it is disabled.
+    /// The shape of the request's span.
+    pub(crate) fn shape(&self) -> &SpanShape {
+        self.shared.shape(self.grpc.is_some())
+    }
+
+    /// Runs `work` inside the span, or inside the remote context when the span is disabled.
     pub(crate) fn in_scope<R>(&self, work: impl FnOnce() -> R) -> R {
         if self.span.is_disabled() {
-            if self.detached.is_some() {
-                with_detached(self.detached.clone(), work)
+            if self.remote.is_some() {
+                with_remote_parent(self.remote.clone(), work)
             } else {
                 work()
             }
@@ -53,7 +57,7 @@ impl RequestState {
     }
 
     pub(crate) fn record_error(&self, message: &str, kind: Option<&str>) {
-        let fields = &self.shape.fields;
+        let fields = &self.shape().fields;
         self.span.record(&fields[field::ERROR], true);
         self.span.record(&fields[field::ERROR_MESSAGE], message);
         if let Some(kind) = kind {
@@ -125,7 +129,7 @@ fn tag_response<B>(state: &mut RequestState, response: &Response<B>) {
         let status = response.status();
         state
             .span
-            .record(&state.shape.fields[field::STATUS_CODE], status.as_str());
+            .record(&state.shape().fields[field::STATUS_CODE], status.as_str());
         if state
             .shared
             .config
@@ -135,7 +139,7 @@ fn tag_response<B>(state: &mut RequestState, response: &Response<B>) {
             state.record_error(&http_tags::status_error_message(status), None);
         }
     }
-    for (header, _, response_field) in &state.shape.header_fields {
+    for (header, _, response_field) in &state.shape().header_fields {
         if let Some(value) = header_value(response.headers(), header) {
             state.span.record(response_field, value.as_str());
         }

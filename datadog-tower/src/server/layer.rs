@@ -1,20 +1,19 @@
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use datadog_subscriber::context::Baggage;
 use http::header::HeaderName;
 use tower_layer::Layer;
 use tracing::Level;
 use tracing::field::Field;
 
 use super::DatadogServerService;
-use crate::config::{HttpConfig, warn_once};
+use crate::config::HttpConfig;
 use crate::grpc::{self, GrpcConfig};
 use crate::http_tags;
-use crate::propagation::{BaggageTagKeys, Propagator};
+use crate::propagation::Propagator;
 use crate::span_callsite::SpanTemplate;
 
-/// The fields every server span declares, in this order, before the header and baggage tags.
+/// The fields every server span declares, in this order, before the header tags.
 pub(crate) const FIXED_FIELDS: [&str; 16] = [
     http_tags::SPAN_KIND,
     http_tags::SPAN_TYPE,
@@ -65,22 +64,11 @@ pub(crate) struct ServerShared {
     /// The `component` of gRPC spans (the configured one, else `grpc`).
     pub(crate) grpc_component: Cow<'static, str>,
     pub(crate) grpc: GrpcConfig,
-    level: Level,
-    /// The span shape of requests (the configured baggage keys, or none with `*`).
-    pub(crate) shape: Arc<SpanShape>,
+    /// The span shape of requests.
+    pub(crate) shape: SpanShape,
     /// The same for gRPC calls (`grpc.server` spans).
-    pub(crate) grpc_shape: Arc<SpanShape>,
-    /// With `DD_TRACE_BAGGAGE_TAG_KEYS=*`: one shape per set of incoming baggage keys.
-    all_baggage: Option<Mutex<BaggageShapes>>,
+    pub(crate) grpc_shape: SpanShape,
 }
-
-/// Span shapes by protocol (gRPC or not) and the baggage keys they tag.
-type BaggageShapes = Vec<((bool, Vec<String>), Arc<SpanShape>)>;
-
-/// Distinct baggage key sets a layer builds span shapes for with `DD_TRACE_BAGGAGE_TAG_KEYS=*`;
-/// beyond this, requests with new key sets get no baggage tags (keys come from callers, so the
-/// number of shapes must stay bounded).
-const MAX_BAGGAGE_SHAPES: usize = 64;
 
 /// A request span's callsite and its resolved fields.
 #[derive(Debug)]
@@ -91,23 +79,15 @@ pub(crate) struct SpanShape {
     pub(crate) grpc_fields: Option<[Field; grpc::tags::FIELDS.len()]>,
     /// Header, request tag field, response tag field.
     pub(crate) header_fields: Vec<(HeaderName, Field, Field)>,
-    /// Baggage key and its `baggage.<key>` field.
-    pub(crate) baggage_fields: Vec<(String, Field)>,
 }
 
 impl SpanShape {
-    fn new(level: Level, config: &HttpConfig, baggage_keys: &[String], grpc: bool) -> Self {
+    fn new(level: Level, config: &HttpConfig, grpc: bool) -> Self {
         let mut names: Vec<String> = FIXED_FIELDS.iter().map(|name| (*name).to_owned()).collect();
         if grpc {
             names.extend(grpc::tags::FIELDS.iter().map(|name| (*name).to_owned()));
         }
         for name in config.header_tags.tag_names() {
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-        for key in baggage_keys {
-            let name = format!("{}{key}", http_tags::BAGGAGE_PREFIX);
             if !names.contains(&name) {
                 names.push(name);
             }
@@ -141,56 +121,19 @@ impl SpanShape {
                 ))
             })
             .collect();
-        let baggage_fields = baggage_keys
-            .iter()
-            .filter_map(|key| {
-                let name = format!("{}{key}", http_tags::BAGGAGE_PREFIX);
-                Some((key.clone(), template.field_named(&name)?))
-            })
-            .collect();
         SpanShape {
             template,
             fields,
             grpc_fields,
             header_fields,
-            baggage_fields,
         }
     }
 }
 
 impl ServerShared {
-    /// The span shape for a request (a gRPC call when `grpc`) carrying `baggage`.
-    pub(crate) fn shape_for(&self, baggage: Option<&Baggage>, grpc: bool) -> Arc<SpanShape> {
-        let default = if grpc { &self.grpc_shape } else { &self.shape };
-        let (Some(shapes), Some(baggage)) = (&self.all_baggage, baggage) else {
-            return default.clone();
-        };
-        if baggage.is_empty() {
-            return default.clone();
-        }
-        let keys = (
-            grpc,
-            baggage
-                .iter()
-                .map(|(key, _)| key.to_owned())
-                .collect::<Vec<String>>(),
-        );
-        let mut shapes = shapes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, shape)) = shapes.iter().find(|(known, _)| *known == keys) {
-            return shape.clone();
-        }
-        if shapes.len() >= MAX_BAGGAGE_SHAPES {
-            warn_once(
-                "DD_TRACE_BAGGAGE_TAG_KEYS",
-                "too many distinct baggage key sets with `*`; further new sets are not tagged",
-            );
-            return default.clone();
-        }
-        let shape = Arc::new(SpanShape::new(self.level, &self.config, &keys.1, grpc));
-        shapes.push((keys, shape.clone()));
-        shape
+    /// The span shape of a request (a gRPC call when `grpc`).
+    pub(crate) fn shape(&self, grpc: bool) -> &SpanShape {
+        if grpc { &self.grpc_shape } else { &self.shape }
     }
 }
 
@@ -310,12 +253,8 @@ impl ServerLayerBuilder {
         let grpc = self.grpc.unwrap_or_else(GrpcConfig::from_env);
 
         let level = self.level.unwrap_or(Level::INFO);
-        let (baggage_keys, all_baggage) = match propagator.baggage_tag_keys() {
-            BaggageTagKeys::Keys(keys) => (keys.clone(), None),
-            BaggageTagKeys::All => (Vec::new(), Some(Mutex::default())),
-        };
-        let shape = Arc::new(SpanShape::new(level, &config, &baggage_keys, false));
-        let grpc_shape = Arc::new(SpanShape::new(level, &config, &baggage_keys, true));
+        let shape = SpanShape::new(level, &config, false);
+        let grpc_shape = SpanShape::new(level, &config, true);
         DatadogServerLayer {
             shared: Arc::new(ServerShared {
                 propagator,
@@ -324,10 +263,8 @@ impl ServerLayerBuilder {
                 cloud_trace: self.cloud_trace.unwrap_or_else(on_google_cloud),
                 grpc_component,
                 grpc,
-                level,
                 shape,
                 grpc_shape,
-                all_baggage,
             }),
         }
     }

@@ -10,14 +10,15 @@
 //! axum's `MatchedPath` (the method alone when no route matched: 404s, or the layer placed outside
 //! the router), `http.method`, `http.route`, `http.url` (query string obfuscated, see
 //! [`config`](crate::config)), `http.useragent`, `http.host`, `http.client_ip` (opt-in),
-//! `http.status_code`, request/response header tags, `baggage.<key>` tags, and `error.message` /
-//! `error.type` for error statuses, service errors and panics.
+//! `http.status_code`, request/response header tags, and `error.message` / `error.type` for error
+//! statuses, service errors and panics. The tracer adds the `baggage.<key>` tags
+//! (`DD_TRACE_BAGGAGE_TAG_KEYS`) as it continues the caller's trace.
 //!
 //! gRPC calls (content type `application/grpc*`) get `grpc.server` spans instead; see
 //! [`grpc`](crate::grpc).
 //!
 //! When `RUST_LOG` filters the request span out, the inner service still runs inside the remote
-//! trace ([`correlation::with_detached`](datadog_subscriber::correlation::with_detached)): its logs,
+//! trace ([`with_remote_parent`](datadog_subscriber::tracer::with_remote_parent)): its logs,
 //! its child spans and its outgoing calls keep the caller's trace id.
 //!
 //! Add it with [`Router::layer`](https://docs.rs/axum/latest/axum/struct.Router.html#method.layer)

@@ -2,9 +2,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use datadog_subscriber::DatadogSpanExt;
 use datadog_subscriber::context::SpanContext;
-use datadog_subscriber::correlation::with_detached;
+use datadog_subscriber::tracer::with_remote_parent;
 use http::{Request, Response};
 use tower_service::Service;
 use tracing::Span;
@@ -56,39 +55,32 @@ where
             // With no Datadog context, a context without ids still carries it to the new trace.
             remote.get_or_insert_with(SpanContext::default).cloud_trace = Some(cloud);
         }
+        let remote = remote.map(Arc::new);
         let grpc = grpc::call_kind(request.headers());
-        let shape = self.shared.shape_for(
-            remote.as_ref().map(|remote| &remote.baggage),
-            grpc.is_some(),
-        );
-        let span = if grpc.is_some() {
-            grpc::server::open_span(&self.shared, &shape, &request)
-        } else {
-            open_span(&self.shared, &shape, &request)
-        };
+        let shape = self.shared.shape(grpc.is_some());
+        // The span opens inside the remote context: the tracer continues the caller's trace
+        // from it, once, as the span is created.
+        let span = with_remote_parent(remote.clone(), || {
+            if grpc.is_some() {
+                grpc::server::open_span(&self.shared, shape, &request)
+            } else {
+                open_span(&self.shared, shape, &request)
+            }
+        });
         let head = request.method() == http::Method::HEAD;
         let mut state = RequestState {
             span,
-            detached: None,
+            remote: None,
             shared: self.shared.clone(),
-            shape,
             head,
             grpc,
         };
         if state.span.is_disabled() {
             // No span to carry the trace: run the service inside the remote context instead, so
             // its logs, child spans and outgoing calls still continue the caller's trace.
-            state.detached = remote.filter(SpanContext::is_valid).map(Arc::new);
-            let future = with_detached(state.detached.clone(), || self.inner.call(request));
+            state.remote = remote.filter(|remote| remote.is_valid());
+            let future = with_remote_parent(state.remote.clone(), || self.inner.call(request));
             return ResponseFuture::new(future, state);
-        }
-        if let Some(remote) = remote {
-            for (key, field) in &state.shape.baggage_fields {
-                if let Some(value) = remote.baggage.get(key) {
-                    state.span.record(field, value);
-                }
-            }
-            state.span.set_remote_parent(remote);
         }
         let future = {
             let _entered = state.span.enter();

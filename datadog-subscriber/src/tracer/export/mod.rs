@@ -5,7 +5,6 @@ mod agent;
 pub(crate) mod msgpack;
 mod queue;
 mod sample;
-mod wire;
 mod worker;
 
 use std::sync::Arc;
@@ -20,8 +19,8 @@ pub use sample::SamplePayload;
 
 use super::config::TracerConfig;
 use super::sampling::{Decision, Sampler};
+use super::settings::Settings;
 use super::span_data::SpanFields;
-use super::trace::Settings;
 use super::warn::warn;
 use crate::context::{PropagationTags, TraceId};
 

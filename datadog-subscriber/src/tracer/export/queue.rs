@@ -10,7 +10,9 @@ use std::sync::{Condvar, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
 use super::TraceChunk;
-use crate::tracer::span_data::{SpanFields, TagValue, Text};
+use std::borrow::Cow;
+
+use crate::tracer::span_data::{SpanFields, TagKey, TagValue};
 
 /// Counters of the trace exporter, since the tracer was built.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,7 +66,7 @@ pub(crate) struct ExportQueue {
 
 /// Roughly the memory a queued chunk holds: the boxed spans and what their fields allocate.
 pub(crate) fn chunk_bytes(chunk: &TraceChunk) -> usize {
-    let tag_entry = size_of::<(&'static str, TagValue)>();
+    let tag_entry = size_of::<(TagKey, TagValue)>();
     let mut bytes = size_of::<TraceChunk>() + chunk.origin.as_ref().map_or(0, String::len);
     for span in &chunk.spans {
         bytes += span_bytes(span, tag_entry);
@@ -73,16 +75,16 @@ pub(crate) fn chunk_bytes(chunk: &TraceChunk) -> usize {
 }
 
 fn span_bytes(span: &SpanFields, tag_entry: usize) -> usize {
-    let text = |text: &Option<Text>| match text {
-        Some(Text::Long(long)) => long.len(),
-        _ => 0,
-    };
+    let text = |text: &Option<Box<str>>| text.as_deref().map_or(0, str::len);
     let mut bytes = size_of::<SpanFields>() + text(&span.resource) + text(&span.span_type);
     if span.tags.spilled() {
         bytes += span.tags.capacity() * tag_entry;
     }
-    for (_, value) in &span.tags {
-        if let TagValue::Str(std::borrow::Cow::Owned(owned)) = value {
+    for (key, value) in &span.tags {
+        if let Cow::Owned(owned) = key {
+            bytes += owned.capacity();
+        }
+        if let TagValue::Str(Cow::Owned(owned)) = value {
             bytes += owned.capacity();
         }
     }

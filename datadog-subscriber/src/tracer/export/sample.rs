@@ -6,8 +6,8 @@ use super::TraceChunk;
 use super::msgpack;
 use crate::context::{PropagationTags, SamplingPriority, SpanId, TraceId};
 use crate::tracer::sampling::Decision;
+use crate::tracer::settings::Settings;
 use crate::tracer::span_data::SpanFields;
-use crate::tracer::trace::Settings;
 
 /// Finished traces shaped like web requests (a root with HTTP tags, children with a few fields),
 /// ready to be encoded as a `/v0.4/traces` payload. Benchmark support, not part of the API.
@@ -73,8 +73,8 @@ impl SamplePayload {
             process_id: 1.0,
             trace_id_128_bit: true,
             partial_flush_min_spans: 300,
-            meta: std::sync::OnceLock::new(),
-            clock: crate::tracer::trace::Clock::now(),
+            baggage_tag_keys: crate::context::BaggageTagKeys::default(),
+            clock: crate::tracer::settings::Clock::now(),
         };
         SamplePayload { chunks, settings }
     }

@@ -12,7 +12,7 @@ use super::agent::{AgentClient, Outcome};
 use super::msgpack;
 use super::queue::ExportQueue;
 use crate::tracer::sampling::Sampler;
-use crate::tracer::trace::Settings;
+use crate::tracer::settings::Settings;
 use crate::tracer::warn::WarnOnce;
 
 /// Payloads are cut at this size (the Agent accepts up to 25 MB by default).
