@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::export::CapturedSpans;
 use super::sampling::{SamplingRule, SpanSamplingRule};
 use super::warn::warn;
 use crate::context::BaggageTagKeys;
@@ -176,6 +177,7 @@ pub struct TracerConfig {
     pub(crate) queue_capacity_bytes: usize,
     pub(crate) partial_flush_min_spans: usize,
     pub(crate) baggage_tag_keys: BaggageTagKeys,
+    pub(crate) capture: Option<CapturedSpans>,
 }
 
 /// The default bound of the trace queue in bytes (`DD_TRACE_WRITER_BUFFER_SIZE_BYTES`): dd-trace-py's
@@ -212,6 +214,7 @@ impl TracerConfig {
             queue_capacity_bytes: DEFAULT_QUEUE_BYTES,
             partial_flush_min_spans: 300,
             baggage_tag_keys: BaggageTagKeys::default(),
+            capture: None,
         }
     }
 
@@ -408,6 +411,13 @@ impl TracerConfig {
     /// [`DEFAULT_QUEUE_BYTES`]).
     pub fn queue_capacity_bytes(mut self, bytes: usize) -> Self {
         self.queue_capacity_bytes = bytes.max(1);
+        self
+    }
+
+    /// Keeps finished spans in `spans`, as the Agent would receive them, instead of sending them
+    /// to the Agent: a test exporter (see [`CapturedSpans`]). No export thread is started.
+    pub fn capture(mut self, spans: CapturedSpans) -> Self {
+        self.capture = Some(spans);
         self
     }
 

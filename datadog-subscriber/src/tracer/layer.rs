@@ -269,7 +269,7 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        if self.tracer.exporter.is_none() {
+        if !self.tracer.keeps_finished_spans() {
             return;
         }
         let Some(span) = ctx.span(&id) else {

@@ -43,9 +43,9 @@ mod trace;
 mod warn;
 
 pub use config::{AgentAddress, DEFAULT_QUEUE_BYTES, TracerConfig};
-pub use export::ExportStats;
 #[doc(hidden)]
 pub use export::SamplePayload;
+pub use export::{CapturedSpans, ExportStats, FinishedSpan};
 pub use ext::DatadogSpanExt;
 pub use handle::TracerHandle;
 pub(crate) use layer::SpanRecord;

@@ -145,3 +145,89 @@ fn untracked_spans_have_no_context() {
         assert!(current_context().is_none());
     });
 }
+
+#[test]
+fn a_span_opened_in_a_remote_context_takes_the_whole_continuation_once() {
+    let mut remote = SpanContext::new(
+        TraceId::from_parts(0x6553_0000_0000_0000, 11),
+        SpanId::new(12),
+    );
+    remote.sampling_priority = Some(SamplingPriority::USER_KEEP);
+    remote.origin = Some("rum".into());
+    remote.propagation_tags.insert("_dd.p.usr.id", "baz64");
+    remote.last_parent_id = Some("00000000000000aa".into());
+    remote.propagation_error = Some("extract_max_size".into());
+    remote.baggage.insert("user.id", "alice");
+    remote.baggage.insert("team", "core");
+    remote
+        .span_links
+        .push(SpanLink::new(TraceId::from_u128(3), SpanId::new(4)));
+    let remote = Arc::new(remote);
+    let spans = super::CapturedSpans::new();
+    let (layer, _handle) = TracerConfig::new()
+        .service("svc")
+        .capture(spans.clone())
+        .build();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let server =
+            with_remote_parent(Some(remote.clone()), || tracing::info_span!("http.request"));
+        server.in_scope(|| tracing::info_span!("db.query").in_scope(|| {}));
+    });
+    let spans = spans.take();
+    let server = spans
+        .iter()
+        .find(|span| span.name == "http.request")
+        .unwrap();
+    let child = spans.iter().find(|span| span.name == "db.query").unwrap();
+    assert_eq!(server.trace_id, remote.trace_id);
+    assert_eq!(server.parent_id, SpanId::new(12));
+    assert_eq!(child.parent_id, server.span_id);
+    let meta = |span: &super::FinishedSpan, key: &str| span.meta.get(key).cloned();
+    assert_eq!(
+        meta(server, "_dd.parent_id").as_deref(),
+        Some("00000000000000aa")
+    );
+    assert_eq!(
+        meta(server, "_dd.propagation_error").as_deref(),
+        Some("extract_max_size")
+    );
+    assert_eq!(meta(server, "baggage.user.id").as_deref(), Some("alice"));
+    assert_eq!(
+        meta(server, "baggage.team"),
+        None,
+        "not in the default keys"
+    );
+    assert_eq!(meta(server, "_dd.origin").as_deref(), Some("rum"));
+    assert_eq!(meta(server, "_dd.p.usr.id").as_deref(), Some("baz64"));
+    assert_eq!(
+        meta(server, "_dd.p.tid").as_deref(),
+        Some("6553000000000000")
+    );
+    assert_eq!(
+        server.sampling_priority(),
+        Some(SamplingPriority::USER_KEEP)
+    );
+    assert_eq!(server.links, remote.span_links);
+    for key in ["_dd.parent_id", "baggage.user.id", "_dd.propagation_error"] {
+        assert_eq!(meta(child, key), None, "{key} only on the local root");
+    }
+    assert!(child.links.is_empty());
+}
+
+#[test]
+fn the_span_hook_works_in_any_subscriber_stack() {
+    // Layers over the tracer and a filter around it: the span is found through the tracer's
+    // downcast hook, not by assuming the dispatch is a bare `Registry`.
+    let (layer, _handle) = TracerConfig::new().enabled(false).build();
+    let subscriber = tracing_subscriber::registry()
+        .with(layer)
+        .with(tracing_subscriber::filter::LevelFilter::INFO)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink));
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("work");
+        span.keep_trace();
+        let context = span.datadog_context().expect("the span is tracked");
+        assert_eq!(context.sampling_priority, Some(SamplingPriority::USER_KEEP));
+        assert!(tracing::debug_span!("filtered").datadog_context().is_none());
+    });
+}

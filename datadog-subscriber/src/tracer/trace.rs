@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::config::TracerConfig;
-use super::export::{ClosedSpans, Exporter, TraceChunk};
+use super::export::{CapturedSpans, ClosedSpans, Exporter, TraceChunk};
 use super::sampling::{Decision, RuleSubject, Sampler, SpanSamplingRule, mechanism};
 use super::settings::Settings;
 use super::span_data::SpanFields;
@@ -19,6 +19,8 @@ pub(crate) struct Tracer {
     /// `DD_SPAN_SAMPLING_RULES`, applied to the spans of dropped traces.
     span_rules: Vec<SpanSamplingRule>,
     pub(crate) exporter: Option<Exporter>,
+    /// With [`TracerConfig::capture`]: where finished spans go instead of the exporter.
+    capture: Option<CapturedSpans>,
     /// Traces of this tracer without a sampling decision yet: while there are none, entering a
     /// span has nothing to decide and skips the span lookup.
     undecided: AtomicUsize,
@@ -34,8 +36,8 @@ impl Tracer {
             config.sample_rate,
             config.rate_limit,
         ));
-        let exporter = config
-            .enabled
+        let capture = config.capture.clone().filter(|_| config.enabled);
+        let exporter = (config.enabled && capture.is_none())
             .then(|| Exporter::start(config, settings.clone(), sampler.clone()))
             .flatten();
         Tracer {
@@ -43,9 +45,16 @@ impl Tracer {
             sampler,
             span_rules: config.span_sampling_rules.clone(),
             exporter,
+            capture,
             undecided: AtomicUsize::new(0),
             open_traces: config.send_when_idle.then(|| AtomicUsize::new(0)),
         }
+    }
+
+    /// Whether finished spans go anywhere (the exporter or a capture): if not, the layer does
+    /// not collect them.
+    pub(crate) fn keeps_finished_spans(&self) -> bool {
+        self.exporter.is_some() || self.capture.is_some()
     }
 
     /// Whether some trace may still be waiting for its sampling decision.
@@ -251,7 +260,11 @@ impl Trace {
     /// flush) sends the chunk to the exporter, whose worker encodes it.
     pub(crate) fn finish(&self, span: Box<SpanFields>) {
         let is_root = span.is_local_root;
-        if let Some(exporter) = &self.tracer.exporter
+        if let Some(capture) = &self.tracer.capture {
+            if let Some(chunk) = self.add_closed(span) {
+                capture.record(&chunk, &self.tracer.settings);
+            }
+        } else if let Some(exporter) = &self.tracer.exporter
             && let Some(chunk) = self.add_closed(span)
         {
             exporter.push(chunk);

@@ -2,6 +2,8 @@
 //! thread that encodes msgpack and posts it to the Agent.
 
 mod agent;
+mod agent_view;
+mod capture;
 pub(crate) mod msgpack;
 mod queue;
 mod sample;
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use smallvec::SmallVec;
 
+pub use capture::{CapturedSpans, FinishedSpan};
 use queue::ExportQueue;
 pub use queue::ExportStats;
 pub use sample::SamplePayload;

@@ -5,10 +5,10 @@
 //! first span of the chunk carries the trace-level tags (sampling decision, `_dd.p.*`).
 
 use super::TraceChunk;
-use crate::context::{PropagationTags, SpanLink, TraceId};
-use crate::tracer::sampling::Decision;
+use super::agent_view::{ChunkTags, TraceFields, for_each_meta, for_each_metric};
+use crate::context::SpanLink;
 use crate::tracer::settings::Settings;
-use crate::tracer::span_data::{SpanFields, TagValue};
+use crate::tracer::span_data::SpanFields;
 
 // Writing into a `Vec<u8>` cannot fail: the encoders' `Result`s carry nothing.
 fn string(buffer: &mut Vec<u8>, value: &str) {
@@ -70,18 +70,6 @@ pub(crate) fn encode_chunk(buffer: &mut Vec<u8>, chunk: &TraceChunk, settings: &
     }
 }
 
-/// What every span's encoding takes from its trace.
-pub(crate) struct TraceFields<'a> {
-    pub(crate) trace_id: TraceId,
-    pub(crate) origin: Option<&'a str>,
-}
-
-/// What only the first span of a chunk carries.
-pub(crate) struct ChunkTags<'a> {
-    pub(crate) decision: Option<&'a Decision>,
-    pub(crate) tags: &'a PropagationTags,
-}
-
 /// Appends one span map; `first` for the span that carries the chunk's trace-level tags.
 pub(crate) fn encode_span(
     buffer: &mut Vec<u8>,
@@ -120,156 +108,25 @@ pub(crate) fn encode_span(
         entry(buffer, "type", span_type);
     }
     string(buffer, "meta");
-    let span_meta = encode_meta(buffer, span, settings, trace, first);
+    let mut count = 0;
+    for_each_meta(span, settings, trace, first, |_, _| count += 1);
+    map_len(buffer, count);
+    for_each_meta(span, settings, trace, first, |key, value| {
+        entry(buffer, key, value);
+    });
     string(buffer, "metrics");
-    encode_metrics(buffer, span, span.tags.len() - span_meta, settings, first);
+    let mut count = 0;
+    for_each_metric(span, settings, first, |_, _| count += 1);
+    map_len(buffer, count);
+    for_each_metric(span, settings, first, |key, value| {
+        string(buffer, key);
+        float(buffer, value);
+    });
     if !span.links.is_empty() {
         string(buffer, "span_links");
         array_len(buffer, span.links.len() as u32);
         for link in &span.links {
             encode_link(buffer, link);
-        }
-    }
-}
-
-/// The span's string tags plus what the tracer adds: service tags on every span
-/// ([`for_each_settings_meta`]), trace-level tags on the first span of each chunk. Returns the
-/// number of the span's own string tags.
-fn encode_meta(
-    buffer: &mut Vec<u8>,
-    span: &SpanFields,
-    settings: &Settings,
-    trace: &TraceFields<'_>,
-    first: Option<&ChunkTags<'_>>,
-) -> usize {
-    let span_meta = span.meta_entries().count();
-    let own_service = is_own_service(span, settings);
-    let mut count = span_meta as u32 + u32::from(trace.origin.is_some());
-    for_each_settings_meta(span, settings, own_service, |_, _| count += 1);
-    let tid = first
-        .map(|_| trace.trace_id.high())
-        .filter(|high| *high != 0);
-    let dm = first.and_then(|first| first.decision.and_then(Decision::decision_maker));
-    if let Some(first) = first {
-        count += 2 + first.tags.len() as u32 + u32::from(dm.is_some()) + u32::from(tid.is_some());
-    }
-    map_len(buffer, count);
-    for (key, value) in span.meta_entries() {
-        entry(buffer, key, value);
-    }
-    for_each_settings_meta(span, settings, own_service, |key, value| {
-        entry(buffer, key, value);
-    });
-    if let Some(origin) = trace.origin {
-        entry(buffer, "_dd.origin", origin);
-    }
-    if let Some(first) = first {
-        entry(buffer, "language", "rust");
-        entry(buffer, "runtime-id", &settings.runtime_id);
-        for (key, value) in first.tags.iter() {
-            entry(buffer, key, value);
-        }
-        if let Some(dm) = dm {
-            entry(buffer, "_dd.p.dm", dm);
-        }
-        if let Some(high) = tid {
-            entry(buffer, "_dd.p.tid", &format!("{high:016x}"));
-        }
-    }
-    span_meta
-}
-
-fn is_own_service(span: &SpanFields, settings: &Settings) -> bool {
-    span.service
-        .as_deref()
-        .is_none_or(|service| service == &*settings.service)
-}
-
-/// The `meta` entries the tracer adds from its settings: `env`, `version` (only on spans of the
-/// configured service, as Datadog SDKs do), `DD_TAGS`, `_dd.base_service`; a span's own tag of
-/// the same key wins.
-fn for_each_settings_meta(
-    span: &SpanFields,
-    settings: &Settings,
-    own_service: bool,
-    mut visit: impl FnMut(&str, &str),
-) {
-    let env = settings
-        .env
-        .as_deref()
-        .filter(|_| span.meta("env").is_none());
-    if let Some(env) = env {
-        visit("env", env);
-    }
-    let version = settings
-        .version
-        .as_deref()
-        .filter(|_| own_service && span.meta("version").is_none());
-    if let Some(version) = version {
-        visit("version", version);
-    }
-    for (key, value) in &settings.tags {
-        let shadowed = span.meta(key).is_some()
-            || (key == "env" && env.is_some())
-            || (key == "version" && version.is_some());
-        if !shadowed {
-            visit(key, value);
-        }
-    }
-    if !own_service {
-        visit("_dd.base_service", &settings.service);
-    }
-}
-
-fn encode_metrics(
-    buffer: &mut Vec<u8>,
-    span: &SpanFields,
-    span_metrics: usize,
-    settings: &Settings,
-    first: Option<&ChunkTags<'_>>,
-) {
-    let top_level = span.is_top_level();
-    let priority = first.and_then(|first| first.decision).map(|d| d.priority);
-    // The rates go on the local root, which is always the first span of its chunk.
-    let rates = first
-        .and_then(|first| first.decision)
-        .filter(|_| span.is_local_root)
-        .map(|decision| {
-            [
-                ("_dd.agent_psr", decision.agent_rate),
-                ("_dd.rule_psr", decision.rule_rate),
-                ("_dd.limit_psr", decision.limit_rate),
-            ]
-        });
-    let mut count = span_metrics as u32 + u32::from(top_level);
-    if first.is_some() {
-        count += 1 + u32::from(priority.is_some());
-    }
-    if let Some(rates) = &rates {
-        count += rates.iter().filter(|(_, rate)| rate.is_some()).count() as u32;
-    }
-    map_len(buffer, count);
-    let mut metric = |key: &str, value: f64| {
-        string(buffer, key);
-        float(buffer, value);
-    };
-    for (key, value) in &span.tags {
-        if let TagValue::Num(number) = value {
-            metric(key, *number);
-        }
-    }
-    if top_level {
-        metric("_dd.top_level", 1.0);
-    }
-    if first.is_some() {
-        if let Some(priority) = priority {
-            metric("_sampling_priority_v1", f64::from(priority.value()));
-        }
-        metric("process_id", settings.process_id);
-    }
-    for (key, rate) in rates.into_iter().flatten() {
-        if let Some(rate) = rate {
-            metric(key, rate);
         }
     }
 }
@@ -311,7 +168,8 @@ fn encode_link(buffer: &mut Vec<u8>, link: &SpanLink) {
 #[allow(clippy::float_cmp, reason = "the values are set, not computed")]
 mod tests {
     use super::*;
-    use crate::context::{SamplingPriority, SpanId, TraceId};
+    use crate::context::{PropagationTags, SamplingPriority, SpanId, TraceId};
+    use crate::tracer::sampling::Decision;
     use rmpv::Value;
 
     fn settings() -> Settings {
