@@ -23,12 +23,11 @@ struct Correlation;
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Correlation {
     fn on_new_span(&self, _: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(CorrelationIds {
-                trace_id: TraceId::from_parts(0x6553_a1b2_0000_0000, 0x1234_5678_9abc_def0),
-                span_id: SpanId::new(id.into_u64()),
-                sampled: true,
-                cloud_trace: None,
-            });
+            span.extensions_mut().insert(CorrelationIds::new(
+                TraceId::from_parts(0x6553_a1b2_0000_0000, 0x1234_5678_9abc_def0),
+                SpanId::new(id.into_u64()),
+                true,
+            ));
         }
     }
 }

@@ -13,6 +13,12 @@
 //!   answers `200 {"rate_by_service":{}}`), whose own CPU is left out. Work moved to a background
 //!   thread (encoding, sending) is still paid for.
 //!
+//! - `inject_current/*`: what a client layer does per outgoing call: read the context of the
+//!   current span (a request span continuing a kept upstream trace) and inject it into a
+//!   `HeaderMap` in the default styles (Datadog, W3C trace context, baggage), with each stack's
+//!   own API (`current_context()` + `Propagator::inject`, against
+//!   `Span::current().context()` + the official propagator's `inject_context`).
+//!
 //! ```sh
 //! cargo bench -p benchmarks --bench tracer -- --warm-up-time 1 --measurement-time 3
 //! ```
@@ -28,9 +34,15 @@ use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-use datadog_subscriber::tracer::{SamplePayload, TracerConfig};
+use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId};
+use datadog_subscriber::tracer::{SamplePayload, TracerConfig, with_remote_parent};
+use datadog_tower::propagation::Propagator;
+use http::HeaderMap;
+use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TracerProvider;
+use opentelemetry_http::HeaderInjector;
 use tracing::Subscriber;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 
 use benchmarks::{bare_registry, closed_port_url};
@@ -176,6 +188,17 @@ fn datadog_opentelemetry_provider(
     url: String,
     partial_flush: bool,
 ) -> opentelemetry_sdk::trace::SdkTracerProvider {
+    datadog_opentelemetry_stack(url, partial_flush).0
+}
+
+/// The official SDK's provider and its propagator.
+fn datadog_opentelemetry_stack(
+    url: String,
+    partial_flush: bool,
+) -> (
+    opentelemetry_sdk::trace::SdkTracerProvider,
+    impl TextMapPropagator,
+) {
     let mut config = datadog_opentelemetry::configuration::Config::builder();
     config
         .set_service("bench".to_owned())
@@ -184,10 +207,77 @@ fn datadog_opentelemetry_provider(
         .set_trace_agent_url(url)
         .set_trace_partial_flush_enabled(partial_flush)
         .set_trace_partial_flush_min_spans(300);
-    let (provider, _propagator) = datadog_opentelemetry::tracing()
+    datadog_opentelemetry::tracing()
         .with_config(config.build())
-        .init_local();
-    provider
+        .init_local()
+}
+
+/// The upstream context of the request span: a kept Datadog trace with a 128-bit id.
+fn upstream() -> SpanContext {
+    let mut context = SpanContext::new(
+        TraceId::from_parts(0x6553_a1b2_0000_0000, 0x1122_10f4_7de9_8115),
+        SpanId::new(0x3ade_68b1),
+    );
+    context.sampling_priority = Some(SamplingPriority::AUTO_KEEP);
+    context.propagation_tags.insert("_dd.p.dm", "-1");
+    context
+}
+
+fn inject_current(c: &mut Criterion) {
+    let mut group = c.benchmark_group("inject_current");
+
+    let (layer, handle) = TracerConfig::new()
+        .service("bench")
+        .agent_url(&closed_port_url())
+        .build();
+    let propagator = Propagator::default();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let request = with_remote_parent(Some(Arc::new(upstream())), || {
+            tracing::info_span!("http.request")
+        });
+        let _entered = request.enter();
+        group.bench_function("datadog_subscriber+datadog_tower", |b| {
+            b.iter(|| {
+                let mut headers = HeaderMap::with_capacity(8);
+                if let Some(context) = datadog_subscriber::current_context() {
+                    propagator.inject(&context, &mut headers);
+                }
+                headers
+            });
+        });
+    });
+    let _ = handle.shutdown(Duration::from_secs(1));
+
+    let (provider, official) = datadog_opentelemetry_stack(closed_port_url(), false);
+    let otel_layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(otel_layer), || {
+        let mut carrier = HeaderMap::new();
+        carrier.insert(
+            "traceparent",
+            http::HeaderValue::from_static(
+                "00-6553a1b200000000112210f47de98115-000000003ade68b1-01",
+            ),
+        );
+        carrier.insert(
+            "tracestate",
+            http::HeaderValue::from_static("dd=s:1;p:000000003ade68b1;t.dm:-1"),
+        );
+        let parent = official.extract(&opentelemetry_http::HeaderExtractor(&carrier));
+        let request = tracing::info_span!("http.request");
+        let _ = request.set_parent(parent);
+        let _entered = request.enter();
+        group.bench_function("tracing_opentelemetry+datadog_opentelemetry", |b| {
+            b.iter(|| {
+                let mut headers = HeaderMap::with_capacity(8);
+                let context = tracing::Span::current().context();
+                official.inject_context(&context, &mut HeaderInjector(&mut headers));
+                headers
+            });
+        });
+    });
+    let _ = provider.shutdown_with_timeout(Duration::from_secs(1));
+
+    group.finish();
 }
 
 fn per_span(c: &mut Criterion) {
@@ -272,5 +362,5 @@ fn encoding(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, per_span, per_span_cpu, encoding);
+criterion_group!(benches, per_span, inject_current, per_span_cpu, encoding);
 criterion_main!(benches);

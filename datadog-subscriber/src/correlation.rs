@@ -28,6 +28,7 @@ use crate::tracer::SpanRecord;
 
 /// The ids a log line is stamped with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CorrelationIds {
     /// The span's trace.
     pub trace_id: TraceId,
@@ -40,6 +41,25 @@ pub struct CorrelationIds {
 }
 
 impl CorrelationIds {
+    /// The ids of a span another tracer tracks, to put in the span's extensions so that the log
+    /// layer stamps its lines with them.
+    ///
+    /// ```
+    /// use datadog_subscriber::context::{SpanId, TraceId};
+    /// use datadog_subscriber::correlation::CorrelationIds;
+    ///
+    /// let ids = CorrelationIds::new(TraceId::from_u128(1), SpanId::new(2), true);
+    /// assert!(ids.sampled && ids.cloud_trace.is_none());
+    /// ```
+    pub fn new(trace_id: TraceId, span_id: SpanId, sampled: bool) -> Self {
+        CorrelationIds {
+            trace_id,
+            span_id,
+            sampled,
+            cloud_trace: None,
+        }
+    }
+
     /// The ids of a context (a remote parent, or one the tracer hands out).
     pub fn of(context: &SpanContext) -> Self {
         CorrelationIds {

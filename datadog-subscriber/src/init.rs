@@ -196,6 +196,7 @@ fn env_filter(directives: Option<String>) -> EnvFilter {
 /// assert!(report.to_string().contains("0 traces"));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShutdownReport {
     /// Everything was delivered (or had been dropped and counted before) within the timeout.
     pub complete: bool,

@@ -162,6 +162,7 @@ impl fmt::Debug for Baggage {
 /// assert!(!BaggageTagKeys::parse("").matches("user.id"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BaggageTagKeys {
     /// Every baggage key (`*`).
     All,

@@ -14,6 +14,7 @@ use super::TraceId;
 /// assert_eq!(cloud.trace_id_hex(), "00000000000000004bf92f3577b34da6");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CloudTrace {
     /// Google's 128-bit trace id.
     pub trace_id: TraceId,

@@ -15,6 +15,7 @@ use super::{SpanId, TraceId};
 /// assert_eq!(link.attributes.len(), 2);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SpanLink {
     /// The linked trace.
     pub trace_id: TraceId,

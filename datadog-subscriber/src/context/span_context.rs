@@ -17,6 +17,7 @@ use super::{Baggage, CloudTrace, PropagationTags, SamplingPriority, SpanId, Span
 /// assert!(!SpanContext::new(TraceId::INVALID, SpanId::new(2)).is_valid());
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SpanContext {
     /// The 128-bit trace id.
     pub trace_id: TraceId,

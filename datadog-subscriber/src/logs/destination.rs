@@ -47,6 +47,7 @@ pub const REOPEN_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Where the log layer writes its lines.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Destination {
     /// Standard output only (in-container mode, local runs).
     #[default]

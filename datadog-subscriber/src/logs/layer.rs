@@ -28,10 +28,10 @@ use crate::correlation::{self, CorrelationIds};
 /// any trace has no ids.
 ///
 /// ```
-/// use datadog_subscriber::logs::JsonLogLayer;
+/// use datadog_subscriber::logs::LogConfig;
 /// use tracing_subscriber::prelude::*;
 ///
-/// let (layer, guard) = JsonLogLayer::builder().service("checkout").build();
+/// let (layer, guard) = LogConfig::from_env().service("checkout").build();
 /// let subscriber = tracing_subscriber::registry().with(layer);
 /// tracing::subscriber::with_default(subscriber, || {
 ///     tracing::info!(user = 42, "signed in");
@@ -62,11 +62,6 @@ impl<W> std::fmt::Debug for JsonLogLayer<W> {
 }
 
 impl JsonLogLayer {
-    /// The settings from the environment ([`LogConfig::from_env`]), to override in code.
-    pub fn builder() -> LogConfig {
-        LogConfig::from_env()
-    }
-
     /// A layer configured from the environment, writing through a background thread; the guard
     /// flushes on drop.
     pub fn from_env() -> (JsonLogLayer, super::writer::LogGuard) {

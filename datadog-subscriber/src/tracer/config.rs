@@ -10,6 +10,7 @@ use crate::context::BaggageTagKeys;
 
 /// Where the Agent listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AgentAddress {
     /// TCP: `host:port` (IPv6 hosts in brackets).
     Http {

@@ -43,6 +43,7 @@ mod trace;
 mod warn;
 
 pub use config::{AgentAddress, DEFAULT_QUEUE_BYTES, TracerConfig};
+#[cfg(feature = "unstable-bench")]
 #[doc(hidden)]
 pub use export::SamplePayload;
 pub use export::{CapturedSpans, ExportStats, FinishedSpan};

@@ -56,17 +56,18 @@ impl TextMapPropagator for Propagator {
             let trace_id = TraceId::from_u128(u128::from_be_bytes(otel.trace_id().to_bytes()));
             let mut context = match stored {
                 Some(stored) if stored.trace_id == trace_id => stored.clone(),
-                _ => SpanContext {
-                    tracestate_vendors: otel
+                _ => {
+                    let mut fresh = SpanContext::default();
+                    fresh.tracestate_vendors = otel
                         .trace_state()
                         .header()
                         .split(',')
                         .filter(|member| !member.is_empty() && !member.starts_with("dd="))
                         .map(str::to_owned)
-                        .collect(),
-                    baggage: stored.map(|s| s.baggage.clone()).unwrap_or_default(),
-                    ..SpanContext::default()
-                },
+                        .collect();
+                    fresh.baggage = stored.map(|s| s.baggage.clone()).unwrap_or_default();
+                    fresh
+                }
             };
             context.trace_id = trace_id;
             context.span_id = SpanId::new(u64::from_be_bytes(otel.span_id().to_bytes()));

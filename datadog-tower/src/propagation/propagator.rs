@@ -235,10 +235,8 @@ impl Propagator {
             .map(|primary| (behavior(&primary), primary))
         {
             None => baggage.map(|baggage| {
-                let context = SpanContext {
-                    baggage,
-                    ..SpanContext::default()
-                };
+                let mut context = SpanContext::default();
+                context.baggage = baggage;
                 (context, None)
             }),
             Some((behavior @ (ExtractBehavior::Restart | ExtractBehavior::Ignore), primary)) => {

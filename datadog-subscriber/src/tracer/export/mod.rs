@@ -6,6 +6,7 @@ mod agent_view;
 mod capture;
 pub(crate) mod msgpack;
 mod queue;
+#[cfg(feature = "unstable-bench")]
 mod sample;
 mod worker;
 
@@ -18,6 +19,7 @@ use smallvec::SmallVec;
 pub use capture::{CapturedSpans, FinishedSpan};
 use queue::ExportQueue;
 pub use queue::ExportStats;
+#[cfg(feature = "unstable-bench")]
 pub use sample::SamplePayload;
 
 use super::config::TracerConfig;

@@ -16,6 +16,7 @@ use crate::tracer::span_data::{SpanFields, TagKey, TagValue};
 
 /// Counters of the trace exporter, since the tracer was built.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExportStats {
     /// Traces (chunks) the Agent accepted.
     pub traces_sent: u64,
