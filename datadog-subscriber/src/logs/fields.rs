@@ -5,7 +5,7 @@ use std::fmt;
 
 use tracing_core::field::{Field, Visit};
 
-use super::{json, keys};
+use super::json;
 
 /// Writes each visited field as `,"name":value` into `out`.
 pub(crate) struct FieldWriter<'a> {
@@ -17,8 +17,19 @@ pub(crate) struct FieldWriter<'a> {
 }
 
 impl FieldWriter<'_> {
+    /// Appends `,"name":` (`,"fields.name":` for the keys the line writes itself, see
+    /// [`is_reserved`]).
     fn key(&mut self, field: &Field) {
-        keys::write(self.out, field.name());
+        let name = field.name();
+        if is_reserved(name) {
+            // Keep the line's own attributes authoritative; the field survives under `fields.`.
+            self.out.extend_from_slice(b",\"fields.");
+        } else {
+            self.out.extend_from_slice(b",\"");
+        }
+        // Field names are Rust identifiers or string literals; escape anyway.
+        json::escaped(self.out, name);
+        self.out.extend_from_slice(b"\":");
     }
 }
 

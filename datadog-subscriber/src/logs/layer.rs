@@ -288,10 +288,8 @@ fn write_thread_name(out: &mut Vec<u8>) {
     }
 }
 
-/// Appends the lowest `digits` hex digits of `value`, lower case, zero-padded.
-fn hex(out: &mut Vec<u8>, value: u128, digits: u32) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for index in (0..digits).rev() {
-        out.push(HEX[((value >> (index * 4)) & 0xf) as usize]);
-    }
+/// Appends `value` in lower-case hex, zero-padded to `digits` digits.
+fn hex(out: &mut Vec<u8>, value: u128, digits: usize) {
+    // Writing into a `Vec` cannot fail.
+    let _ = write!(out, "{value:0digits$x}");
 }

@@ -33,7 +33,6 @@ mod destination;
 mod fields;
 mod gcp_project;
 mod json;
-mod keys;
 mod layer;
 mod timestamp;
 mod writer;
