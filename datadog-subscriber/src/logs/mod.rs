@@ -35,6 +35,7 @@ mod gcp_project;
 mod json;
 mod keys;
 mod layer;
+mod log_records;
 mod timestamp;
 mod writer;
 
