@@ -1,4 +1,4 @@
-//! The examples' deploy scripts: `shellcheck` clean (with the load test script), and run for real
+//! The examples' deploy scripts: `shellcheck` clean (with the workspace's scripts), and run for real
 //! against stand-in `docker`, `gcloud` and `npx` executables that record how they were called
 //! (nothing is built or deployed).
 
@@ -13,6 +13,8 @@ const IN_CONTAINER: &str = "examples/in-container/build_and_deploy.sh";
 const SIDECAR: &str = "examples/sidecar/build_and_deploy.sh";
 const GRPC: &str = "examples/grpc/build_and_deploy.sh";
 const LOAD_TEST: &str = "scripts/load-test";
+const TEST: &str = "scripts/test";
+const SETUP_TEST_PEERS: &str = "scripts/setup-test-peers";
 
 /// Records `<cwd> TAB <name> TAB <arg>...` per call; `npx` also records the Datadog variables
 /// datadog-ci reads from its environment.
@@ -119,7 +121,7 @@ const SIDECAR_REQUIRED: [(&str, &str); 6] = [
 /// `tests/requirements.txt`), so every machine lints with the same version; a missing one fails
 /// the test, naming the set-up command.
 #[test]
-fn the_deploy_and_load_scripts_are_shellcheck_clean() {
+fn the_deploy_and_workspace_scripts_are_shellcheck_clean() {
     let root = workspace();
     let shellcheck = peers::venv_executable("shellcheck");
     let output = Command::new(&shellcheck)
@@ -130,6 +132,8 @@ fn the_deploy_and_load_scripts_are_shellcheck_clean() {
             SIDECAR,
             GRPC,
             LOAD_TEST,
+            TEST,
+            SETUP_TEST_PEERS,
         ])
         .current_dir(&root)
         .output()
