@@ -3,7 +3,7 @@
 //! Two pieces of data cross those boundaries:
 //!
 //! - [`CorrelationIds`]: what a log line needs of the span it was written in. The log layer reads
-//!   them from the innermost span in scope ([`span_ids`]): from the tracer layer's own record of
+//!   them from the innermost span in scope (`span_ids`): from the tracer layer's own record of
 //!   the span (computed when the line is written, so `sampled` is always current), or from a
 //!   `CorrelationIds` that another tracer put in the span's extensions.
 //! - the remote parent ([`crate::tracer::with_remote_parent`]): when a filter (`RUST_LOG`)

@@ -5,6 +5,11 @@
 //! [`JsonLogLayer`](crate::logs::JsonLogLayer). The returned [`DatadogGuard`] flushes traces and
 //! logs when dropped; keep it alive for the life of `main`. [`builder`] overrides settings in code.
 //!
+//! With the `log` feature (on by default), records of the [`log`](https://docs.rs/log) crate
+//! become events of this subscriber too (through `tracing-log`'s `LogTracer`, as
+//! `tracing_subscriber`'s own `init` does): JSON lines with the record's target as `logger.name`,
+//! correlated with the span in scope, and filtered by the same directives.
+//!
 //! Shutdown keeps the caller's budget: [`DatadogGuard::shutdown`] returns by its timeout whatever
 //! the Agent or stdout do, counts what could not be delivered as dropped, says how much in one
 //! line on stderr, and only the first shutdown waits (the guard's drop after it returns at once).
@@ -18,6 +23,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tracing::Dispatch;
+use tracing::level_filters::LevelFilter;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -60,6 +66,8 @@ pub fn builder() -> Builder {
         filter: None,
         #[cfg(feature = "runtime-metrics")]
         runtime_metrics: RuntimeMetricsConfig::from_env(),
+        #[cfg(feature = "log")]
+        log_bridge: true,
     }
 }
 
@@ -71,6 +79,8 @@ pub struct Builder {
     filter: Option<String>,
     #[cfg(feature = "runtime-metrics")]
     runtime_metrics: RuntimeMetricsConfig,
+    #[cfg(feature = "log")]
+    log_bridge: bool,
 }
 
 impl Builder {
@@ -127,11 +137,30 @@ impl Builder {
         self
     }
 
+    /// Whether [`init`](Self::init) routes records of the `log` crate into the subscriber (on by
+    /// default). Turn it off when the application installs its own `log` logger.
+    ///
+    /// ```no_run
+    /// let _guard = datadog_subscriber::builder().log_bridge(false).init();
+    /// ```
+    #[cfg(feature = "log")]
+    pub fn log_bridge(mut self, enabled: bool) -> Self {
+        self.log_bridge = enabled;
+        self
+    }
+
     /// Builds the subscriber without installing it (for `tracing::dispatcher::with_default`, or
     /// to install it yourself) and its guard.
     pub fn build(self) -> (Dispatch, DatadogGuard) {
+        let (dispatch, guard, _max_level) = self.assemble();
+        (dispatch, guard)
+    }
+
+    /// [`build`](Self::build), with the most verbose level the filter can enable.
+    fn assemble(self) -> (Dispatch, DatadogGuard, LevelFilter) {
         crate::startup_report::print(&self.tracer, &self.logs);
         let filter = env_filter(self.filter);
+        let max_level = filter.max_level_hint().unwrap_or(LevelFilter::TRACE);
         let (tracer_layer, tracer) = self.tracer.build();
         let (log_layer, logs) = self.logs.build();
         #[cfg(feature = "runtime-metrics")]
@@ -149,19 +178,51 @@ impl Builder {
                 runtime_metrics,
                 report: Mutex::new(None),
             },
+            max_level,
         )
     }
 
-    /// Builds and installs the subscriber as the global default. If one is already installed,
-    /// warns on stderr and leaves it; the guard still flushes what this call started.
+    /// Builds and installs the subscriber as the global default, and (feature `log`, unless
+    /// [`log_bridge(false)`](Self::log_bridge)) the `log` crate's logger that feeds it. If a
+    /// subscriber or a logger is already installed, warns on stderr and leaves it; the guard
+    /// still flushes what this call started.
     pub fn init(self) -> DatadogGuard {
-        let (dispatch, guard) = self.build();
+        #[cfg(feature = "log")]
+        let log_bridge = self.log_bridge;
+        let (dispatch, guard, max_level) = self.assemble();
         if tracing::dispatcher::set_global_default(dispatch).is_err() {
             crate::logs::warn_stderr(
                 "a global tracing subscriber is already set; the Datadog tracer and JSON logs are not installed",
             );
+            return guard;
         }
+        #[cfg(feature = "log")]
+        if log_bridge {
+            install_log_bridge(max_level);
+        }
+        // Only the `log` bridge needs the filter's level.
+        #[cfg(not(feature = "log"))]
+        let _ = max_level;
         guard
+    }
+}
+
+/// Routes `log` records to the global subscriber, letting through only the levels its filter can
+/// enable (`log::max_level`), so disabled `log` calls stay as cheap as disabled `tracing` ones.
+#[cfg(feature = "log")]
+fn install_log_bridge(max_level: LevelFilter) {
+    use tracing_log::AsLog;
+
+    if tracing_log::LogTracer::builder()
+        .with_max_level(max_level.as_log())
+        .init()
+        .is_err()
+    {
+        datadog_env::warn_once("datadog_subscriber::log_bridge", || {
+            "a `log` logger is already set; records of the `log` crate do not reach the Datadog \
+             tracer and JSON logs"
+                .to_owned()
+        });
     }
 }
 

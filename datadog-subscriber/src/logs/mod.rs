@@ -34,6 +34,7 @@ mod fields;
 mod gcp_project;
 mod json;
 mod layer;
+mod log_records;
 mod timestamp;
 mod writer;
 

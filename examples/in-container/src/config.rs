@@ -3,6 +3,8 @@
 
 use std::ffi::OsStr;
 
+use axum::http::Uri;
+
 /// The port Cloud Run sends requests to unless it sets `PORT`.
 pub const DEFAULT_PORT: u16 = 8080;
 
@@ -27,6 +29,33 @@ fn port_from(value: Option<&OsStr>) -> u16 {
     }
 }
 
+/// What `GET /downstream` calls: `$DOWNSTREAM_URL` (an `http://` URL), else this service's own
+/// `GET /` on loopback, so the sample shows a traced outgoing call with nothing else running.
+pub fn downstream_url(port: u16) -> Uri {
+    downstream_url_from(std::env::var_os("DOWNSTREAM_URL").as_deref(), port)
+}
+
+fn downstream_url_from(value: Option<&OsStr>, port: u16) -> Uri {
+    let own = || {
+        Uri::try_from(format!("http://127.0.0.1:{port}/"))
+            .expect("a loopback URL with a port number is a valid URI")
+    };
+    let Some(value) = value else {
+        return own();
+    };
+    match value.to_str().map(|text| text.trim().parse::<Uri>()) {
+        Some(Ok(url)) if url.scheme_str() == Some("http") && url.host().is_some() => url,
+        _ => {
+            let fallback = own();
+            tracing::warn!(
+                "DOWNSTREAM_URL={} is not an http:// URL; calling {fallback}",
+                value.to_string_lossy()
+            );
+            fallback
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +72,21 @@ mod tests {
             assert_eq!(port_from(Some(OsStr::new(bad))), DEFAULT_PORT, "{bad:?}");
         }
         assert_eq!(port_from(None), DEFAULT_PORT);
+    }
+
+    #[test]
+    fn the_downstream_is_the_service_itself_unless_set() {
+        assert_eq!(downstream_url_from(None, 9090), "http://127.0.0.1:9090/");
+        assert_eq!(
+            downstream_url_from(Some(OsStr::new("http://backend:8081/users")), 9090),
+            "http://backend:8081/users"
+        );
+        for bad in ["", "backend:8081", "https://backend/", "not a url"] {
+            assert_eq!(
+                downstream_url_from(Some(OsStr::new(bad)), 8080),
+                "http://127.0.0.1:8080/",
+                "{bad:?}"
+            );
+        }
     }
 }

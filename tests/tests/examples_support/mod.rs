@@ -120,12 +120,17 @@ impl App {
 
     /// GETs `/` with `headers`; returns the status and body.
     pub fn get(&self, headers: &[(&str, &str)]) -> (u16, String) {
+        self.get_path("/", headers)
+    }
+
+    /// GETs `path` (starting with `/`) with `headers`; returns the status and body.
+    pub fn get_path(&self, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
         let http = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(PATIENCE))
             .build()
             .new_agent();
-        let mut request = http.get(self.url());
+        let mut request = http.get(format!("http://127.0.0.1:{}{path}", self.port));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
