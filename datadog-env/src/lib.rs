@@ -36,6 +36,7 @@ pub use redact::{redact_urls, redact_value};
 
 /// Datadog's unified service tags and the process-wide tags.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServiceIdentity {
     /// `DD_SERVICE`; else `OTEL_SERVICE_NAME`; else `service.name` in
     /// `OTEL_RESOURCE_ATTRIBUTES`; else, on Cloud Run, `K_SERVICE` (the name `serverless-init`
