@@ -254,7 +254,6 @@ impl HttpConfig {
         };
         self
     }
-
 }
 
 /// Emits `message` about `subject` once per process, through the workspace's diagnostics

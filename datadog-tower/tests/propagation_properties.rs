@@ -33,10 +33,7 @@ const HEADER_NAMES: [&str; 13] = [
 ];
 
 fn propagators() -> Vec<Propagator> {
-    let base = || {
-        PropagatorBuilder::from_lookup(|_| None)
-            .styles(ALL_STYLES)
-    };
+    let base = || PropagatorBuilder::from_lookup(|_| None).styles(ALL_STYLES);
     vec![
         base().build(),
         base().extract_first(true).build(),

@@ -136,8 +136,7 @@ async fn query_strings_can_be_left_out_or_obfuscated_with_a_custom_pattern() {
     let agent = TestAgent::start();
     let (_guard, handle) = install_tracer(&agent, "query", "info");
     agent.start_session(None);
-    let without =
-        serve(routes().layer(layer(HttpConfig::default().query_string(false)))).await;
+    let without = serve(routes().layer(layer(HttpConfig::default().query_string(false)))).await;
     let custom = HttpConfig::from_lookup(|name| {
         (name == "DD_TRACE_OBFUSCATION_QUERY_STRING_REGEXP")
             .then(|| r"ssn=\d{3}-\d{2}-\d{4}".to_owned())

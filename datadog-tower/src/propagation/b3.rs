@@ -1,13 +1,12 @@
 //! The `b3` style: the B3 single header `b3: {TraceId}-{SpanId}[-{SamplingState}[-{ParentSpanId}]]`.
 
-use std::fmt::Write;
-
 use datadog_subscriber::context::{SamplingPriority, SpanContext};
 
 use super::OWS;
 use super::b3multi::{parse_ids, write_trace_id};
 use super::carrier::{Extractor, HeaderWriter, Injector};
 use super::names::B3;
+use super::number::push_hex;
 
 /// Reads the single header; a sampling-only value (`b3: 0`) carries no ids and yields nothing.
 pub(crate) fn extract<E: Extractor + ?Sized>(carrier: &E) -> Option<SpanContext> {
@@ -27,8 +26,8 @@ pub(crate) fn extract<E: Extractor + ?Sized>(carrier: &E) -> Option<SpanContext>
 pub(crate) fn inject<I: Injector + ?Sized>(context: &SpanContext, out: &mut HeaderWriter<'_, I>) {
     let value = out.next_value();
     write_trace_id(value, context.trace_id);
-    // Writing to a `String` cannot fail.
-    let _ = write!(value, "-{:016x}", context.span_id.as_u64());
+    value.push('-');
+    push_hex(value, context.span_id.as_u64().into(), 16);
     match context.sampling_priority.map(SamplingPriority::value) {
         Some(priority) if priority > 1 => value.push_str("-d"),
         Some(1) => value.push_str("-1"),

@@ -1,13 +1,11 @@
 //! The `b3multi` style: `x-b3-traceid`, `x-b3-spanid`, `x-b3-sampled`, `x-b3-flags`.
 
-use std::fmt::Write;
-
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId};
 
 use super::OWS;
 use super::carrier::{Extractor, HeaderWriter, Injector};
 use super::names::{B3_FLAGS, B3_SAMPLED, B3_SPAN_ID, B3_TRACE_ID};
-use super::number::parse_hex_any_case;
+use super::number::{parse_hex_any_case, push_hex};
 
 /// Reads a B3 context; both ids must be hex and non-zero.
 pub(crate) fn extract<E: Extractor + ?Sized>(carrier: &E) -> Option<SpanContext> {
@@ -33,20 +31,15 @@ pub(crate) fn parse_ids(trace_id: &str, span_id: &str) -> Option<(TraceId, SpanI
 
 /// Writes the trace id as 16 hex digits when its upper half is zero, else 32.
 pub(crate) fn write_trace_id(out: &mut String, trace_id: TraceId) {
-    // Writing to a `String` cannot fail.
-    let _ = if trace_id.high() == 0 {
-        write!(out, "{:016x}", trace_id.low())
-    } else {
-        write!(out, "{:032x}", trace_id.as_u128())
-    };
+    let digits = if trace_id.high() == 0 { 16 } else { 32 };
+    push_hex(out, trace_id.as_u128(), digits);
 }
 
 /// Sets the B3 headers (`x-b3-flags: 1` and no `x-b3-sampled` for a user keep).
 pub(crate) fn inject<I: Injector + ?Sized>(context: &SpanContext, out: &mut HeaderWriter<'_, I>) {
     write_trace_id(out.next_value(), context.trace_id);
     out.send(B3_TRACE_ID);
-    // Writing to a `String` cannot fail.
-    let _ = write!(out.next_value(), "{:016x}", context.span_id.as_u64());
+    push_hex(out.next_value(), context.span_id.as_u64().into(), 16);
     out.send(B3_SPAN_ID);
     match context.sampling_priority.map(SamplingPriority::value) {
         Some(priority) if priority > 1 => out.set(B3_FLAGS, "1"),

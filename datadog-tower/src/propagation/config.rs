@@ -562,8 +562,7 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        PropagatorBuilder::from_lookup(move |name| vars.get(name).cloned())
-            .config()
+        PropagatorBuilder::from_lookup(move |name| vars.get(name).cloned()).config()
     }
 
     #[test]
@@ -637,9 +636,11 @@ mod tests {
 
     #[test]
     fn code_wins_over_env() {
-        let config = PropagatorBuilder::from_lookup(|name| (name == "DD_TRACE_PROPAGATION_STYLE").then(|| "b3".to_owned()))
-            .extract_styles([Style::Datadog, Style::Datadog])
-            .config();
+        let config = PropagatorBuilder::from_lookup(|name| {
+            (name == "DD_TRACE_PROPAGATION_STYLE").then(|| "b3".to_owned())
+        })
+        .extract_styles([Style::Datadog, Style::Datadog])
+        .config();
         assert_eq!(config.extract_styles, [Style::Datadog]);
         assert_eq!(config.inject_styles, [Style::B3]);
     }

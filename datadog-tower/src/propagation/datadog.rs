@@ -2,14 +2,12 @@
 
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId};
 
-use std::fmt::Write;
-
 use super::OWS;
 use super::carrier::{Extractor, HeaderWriter, Injector};
 use super::names::{
     DATADOG_ORIGIN, DATADOG_PARENT_ID, DATADOG_SAMPLING_PRIORITY, DATADOG_TAGS, DATADOG_TRACE_ID,
 };
-use super::number::{parse_decimal_u64, parse_lower_hex};
+use super::number::{parse_decimal_u64, parse_lower_hex, push_hex};
 
 /// The tag carrying the upper 64 bits of the trace id.
 pub(crate) const TID_TAG: &str = "_dd.p.tid";
@@ -39,7 +37,11 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
     carrier: &E,
     tags_max_length: usize,
 ) -> Option<SpanContext> {
-    let trace_id = parse_decimal_u64(first_value(carrier, DATADOG_TRACE_ID).ok()??.trim_matches(OWS))?;
+    let trace_id = parse_decimal_u64(
+        first_value(carrier, DATADOG_TRACE_ID)
+            .ok()??
+            .trim_matches(OWS),
+    )?;
     if trace_id == 0 {
         return None;
     }
@@ -195,8 +197,9 @@ fn encode_tags(context: &SpanContext, max_length: usize, out: &mut String) -> bo
         if !out.is_empty() {
             out.push(',');
         }
-        // Writing to a `String` cannot fail.
-        let _ = write!(out, "{TID_TAG}={high:016x}");
+        out.push_str(TID_TAG);
+        out.push('=');
+        push_hex(out, high.into(), 16);
     }
     !out.is_empty() && out.len() <= max_length
 }

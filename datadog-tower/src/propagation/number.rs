@@ -28,6 +28,17 @@ pub(crate) fn parse_decimal_u64(text: &str) -> Option<u64> {
     text.parse().ok()
 }
 
+/// Appends the `digits` (at most 32) low hex digits of `value`, lowercase, zero-padded. Ids
+/// have a fixed width; `write!(out, "{:016x}")` costs more than the rest of a `traceparent`.
+pub(crate) fn push_hex(out: &mut String, value: u128, digits: usize) {
+    let mut text = [b'0'; 32];
+    let digits = &mut text[..digits.min(32)];
+    for (index, digit) in digits.iter_mut().rev().enumerate() {
+        *digit = b"0123456789abcdef"[(value >> (4 * index)) as usize & 0xf];
+    }
+    out.push_str(std::str::from_utf8(digits).unwrap_or_default());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +65,13 @@ mod tests {
         assert_eq!(parse_decimal_u64("+1"), None);
         assert_eq!(parse_decimal_u64("1.5"), None);
         assert_eq!(parse_decimal_u64(""), None);
+    }
+
+    #[test]
+    fn formats_fixed_width_hex() {
+        let mut out = String::new();
+        push_hex(&mut out, 0xabc, 16);
+        push_hex(&mut out, u128::MAX - 1, 32);
+        assert_eq!(out, format!("{:016x}{:032x}", 0xabc, u128::MAX - 1));
     }
 }

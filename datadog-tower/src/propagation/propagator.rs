@@ -297,10 +297,10 @@ impl Propagator {
                         let context = &mut primary.context;
                         context.tracestate_vendors = w3c.vendors();
                         if context.span_id != w3c.parent_id {
-                            context.last_parent_id = w3c
-                                .last_parent_id()
-                                .map(str::to_owned)
-                                .or_else(|| datadog_parent.map(|id| format!("{:016x}", id.as_u64())));
+                            context.last_parent_id =
+                                w3c.last_parent_id().map(str::to_owned).or_else(|| {
+                                    datadog_parent.map(|id| format!("{:016x}", id.as_u64()))
+                                });
                             context.span_id = w3c.parent_id;
                         }
                     }
@@ -443,10 +443,11 @@ mod tests {
             ("x-datadog-parent-id", "5"),
             ("x-datadog-sampling-priority", "1"),
         ]);
-        let w3c_first = PropagatorBuilder::from_lookup(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
-            .styles([Style::TraceContext, Style::Datadog])
-            .extract_first(true)
-            .build();
+        let w3c_first =
+            PropagatorBuilder::from_lookup(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
+                .styles([Style::TraceContext, Style::Datadog])
+                .extract_first(true)
+                .build();
         let context = w3c_first.extract(&both).unwrap();
         assert!(context.is_valid());
         assert_eq!(context.trace_id.low(), 0xa3ce_929d_0e0e_4736);
@@ -455,11 +456,12 @@ mod tests {
     #[test]
     fn the_switch_continues_or_ignores() {
         let incoming = headers(&[("traceparent", GOOGLE)]);
-        let continued = PropagatorBuilder::from_lookup(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
-            .foreign_tracecontext(ExtractBehavior::Continue)
-            .build()
-            .extract(&incoming)
-            .unwrap();
+        let continued =
+            PropagatorBuilder::from_lookup(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
+                .foreign_tracecontext(ExtractBehavior::Continue)
+                .build()
+                .extract(&incoming)
+                .unwrap();
         assert!(continued.is_valid());
         assert_eq!(continued.sampling_priority, Some(SamplingPriority::new(0)));
 
@@ -479,9 +481,10 @@ mod tests {
     #[test]
     fn the_global_behaviour_still_rules() {
         let incoming = headers(&[("traceparent", GOOGLE)]);
-        let ignore_all = PropagatorBuilder::from_lookup(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
-            .extract_behavior(ExtractBehavior::Ignore)
-            .build();
+        let ignore_all =
+            PropagatorBuilder::from_lookup(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
+                .extract_behavior(ExtractBehavior::Ignore)
+                .build();
         assert!(ignore_all.extract(&incoming).is_none());
         let restart_all = PropagatorBuilder::from_lookup(|_| None)
             .extract_behavior(ExtractBehavior::Restart)

@@ -1,7 +1,6 @@
 //! The `tracecontext` style: W3C `traceparent` and `tracestate`, with Datadog's `dd=` member.
 
 use std::borrow::Cow;
-use std::fmt::Write;
 
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId};
 
@@ -9,7 +8,7 @@ use super::OWS;
 use super::carrier::{Extractor, HeaderWriter, Injector};
 use super::datadog::{DM_TAG, TID_TAG};
 use super::names::{TRACEPARENT, TRACESTATE};
-use super::number::parse_lower_hex;
+use super::number::{parse_lower_hex, push_hex};
 
 const MAX_MEMBERS: usize = 32;
 const MAX_STATE_BYTES: usize = 512;
@@ -257,13 +256,13 @@ pub(crate) fn inject<I: Injector + ?Sized>(context: &SpanContext, out: &mut Head
     } else {
         "00"
     };
-    // Writing to a `String` cannot fail.
-    let _ = write!(
-        out.next_value(),
-        "00-{:032x}-{:016x}-{flags}",
-        context.trace_id.as_u128(),
-        context.span_id.as_u64()
-    );
+    let value = out.next_value();
+    value.push_str("00-");
+    push_hex(value, context.trace_id.as_u128(), 32);
+    value.push('-');
+    push_hex(value, context.span_id.as_u64().into(), 16);
+    value.push('-');
+    value.push_str(flags);
     out.send(TRACEPARENT);
     write_tracestate(context, out.next_value());
     out.send(TRACESTATE);
@@ -272,16 +271,18 @@ pub(crate) fn inject<I: Injector + ?Sized>(context: &SpanContext, out: &mut Head
 /// Writes the `tracestate` value to the empty `out`.
 fn write_tracestate(context: &SpanContext, out: &mut String) {
     out.push_str("dd=");
-    // Writing to a `String` cannot fail.
     if let Some(priority) = context.sampling_priority {
-        let _ = write!(out, "s:{};", priority.value());
+        out.push_str("s:");
+        out.push_str(itoa::Buffer::new().format(priority.value()));
+        out.push(';');
     }
     if let Some(origin) = context.origin.as_deref().filter(|o| !o.is_empty()) {
         out.push_str("o:");
         push_origin(out, origin);
         out.push(';');
     }
-    let _ = write!(out, "p:{:016x}", context.span_id.as_u64());
+    out.push_str("p:");
+    push_hex(out, context.span_id.as_u64().into(), 16);
     for (key, value) in context.propagation_tags.iter() {
         let Some(name) = key.strip_prefix("_dd.p.") else {
             continue;
