@@ -21,7 +21,7 @@ use std::hint::black_box;
 
 use criterion::{Bencher, Criterion, criterion_group, criterion_main};
 use datadog_subscriber::context::{SpanContext, SpanId};
-use datadog_tower::propagation::{InjectedHeaders, Injector, Propagator, Style};
+use datadog_tower::propagation::{Injector, Propagator, PropagatorBuilder, Style};
 use http::HeaderMap;
 use opentelemetry::Context;
 use opentelemetry::propagation::TextMapPropagator;
@@ -73,14 +73,8 @@ const W3C_HEADERS: [(&str, &str); 2] = [
 struct Discard;
 
 impl Injector for Discard {
-    fn set(&mut self, name: &str, value: String) {
+    fn set(&mut self, name: &str, value: &str) {
         black_box((name, value));
-    }
-
-    fn set_all(&mut self, headers: InjectedHeaders) {
-        for header in headers.iter() {
-            black_box(header);
-        }
     }
 }
 
@@ -105,8 +99,7 @@ fn header_map(headers: &[(&str, &str)]) -> HeaderMap {
 }
 
 fn ours(styles: &[Style]) -> Propagator {
-    Propagator::builder()
-        .env_source(|_| None)
+    PropagatorBuilder::from_lookup(|_| None)
         .styles(styles.iter().copied())
         .build()
 }

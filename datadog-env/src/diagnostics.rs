@@ -15,6 +15,7 @@ use crate::Env;
 /// How much of the crates' own diagnostics is printed (`DD_LOG_LEVEL`, `OTEL_LOG_LEVEL`,
 /// `DD_TRACE_DEBUG`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum DiagnosticLevel {
     /// Everything, the startup report included.
     Debug,

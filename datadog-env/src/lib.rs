@@ -1,27 +1,4 @@
-//! What Datadog's SDKs read from the environment, read one way for the tracer, the log layer and
-//! the DogStatsD client, so a span, a log line and a metric of one process always agree:
-//!
-//! - [`Env`]: the reader, with Datadog's boolean words, the OpenTelemetry variables Datadog's
-//!   SDKs honour (Datadog's win when both are set), and one warning per bad value;
-//! - [`ServiceIdentity`]: service, env, version and tags (`DD_*`, `OTEL_SERVICE_NAME`,
-//!   `OTEL_RESOURCE_ATTRIBUTES`, Cloud Run's `K_SERVICE`);
-//! - [`diagnostics`](report): the one channel for warnings and the startup report.
-//!
-//! ```
-//! use datadog_env::{Env, ServiceIdentity};
-//!
-//! let vars = [
-//!     ("OTEL_SERVICE_NAME", "checkout"),
-//!     ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod,team=payments"),
-//!     ("DD_VERSION", "1.4.0"),
-//! ];
-//! let lookup = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
-//! let identity = ServiceIdentity::read(Env::new(&lookup));
-//! assert_eq!(identity.service, "checkout");
-//! assert_eq!(identity.env.as_deref(), Some("prod"));
-//! assert_eq!(identity.version.as_deref(), Some("1.4.0"));
-//! assert_eq!(identity.tags, [("team".to_owned(), "payments".to_owned())]);
-//! ```
+#![doc = include_str!("../README.md")]
 
 mod diagnostics;
 mod env;
@@ -36,6 +13,7 @@ pub use redact::{redact_urls, redact_value};
 
 /// Datadog's unified service tags and the process-wide tags.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServiceIdentity {
     /// `DD_SERVICE`; else `OTEL_SERVICE_NAME`; else `service.name` in
     /// `OTEL_RESOURCE_ATTRIBUTES`; else, on Cloud Run, `K_SERVICE` (the name `serverless-init`

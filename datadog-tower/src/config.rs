@@ -108,16 +108,17 @@ impl std::str::FromStr for StatusCodes {
     }
 }
 
-/// The settings of the server and client layers. Build it with [`HttpConfig::from_env`] and
-/// adjust it with the `with_*` methods (code wins over the environment).
+/// The settings of the server and client layers. Build it with [`HttpConfig::from_env`] (or
+/// [`HttpConfig::default`], which ignores the environment) and adjust it with the setters named
+/// after each setting (code wins over the environment).
 ///
 /// ```
 /// use datadog_tower::config::{HttpConfig, StatusCodes};
 ///
-/// let config = HttpConfig::default()
-///     .with_query_string(false)
-///     .with_server_error_statuses("500-599,429".parse().unwrap());
-/// assert!(config.server_error_statuses().contains(429));
+/// let config = HttpConfig::from_env()
+///     .query_string(false)
+///     .server_error_statuses("500-599,429".parse().unwrap());
+/// # let _ = config;
 /// ```
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
@@ -208,59 +209,50 @@ impl HttpConfig {
 
     /// Whether `http.url` of server spans carries the (obfuscated) query string
     /// (`DD_HTTP_SERVER_TAG_QUERY_STRING`).
-    pub fn with_query_string(mut self, enabled: bool) -> Self {
+    pub fn query_string(mut self, enabled: bool) -> Self {
         self.query_string = enabled;
         self
     }
 
     /// Whether `http.url` of client spans carries the (obfuscated) query string
     /// (`DD_TRACE_HTTP_CLIENT_TAG_QUERY_STRING`).
-    pub fn with_client_query_string(mut self, enabled: bool) -> Self {
+    pub fn client_query_string(mut self, enabled: bool) -> Self {
         self.client_query_string = enabled;
         self
     }
 
-    /// Replaces the query-string obfuscation.
-    pub fn with_obfuscator(mut self, obfuscator: QueryObfuscator) -> Self {
+    /// Replaces the query-string obfuscation (`DD_TRACE_OBFUSCATION_QUERY_STRING_REGEXP`).
+    pub fn obfuscator(mut self, obfuscator: QueryObfuscator) -> Self {
         self.obfuscator = obfuscator;
         self
     }
 
-    /// The server responses flagged as errors.
-    pub fn with_server_error_statuses(mut self, statuses: StatusCodes) -> Self {
+    /// The server responses flagged as errors (`DD_TRACE_HTTP_SERVER_ERROR_STATUSES`).
+    pub fn server_error_statuses(mut self, statuses: StatusCodes) -> Self {
         self.server_error_statuses = statuses;
         self
     }
 
-    /// The client responses flagged as errors.
-    pub fn with_client_error_statuses(mut self, statuses: StatusCodes) -> Self {
+    /// The client responses flagged as errors (`DD_TRACE_HTTP_CLIENT_ERROR_STATUSES`).
+    pub fn client_error_statuses(mut self, statuses: StatusCodes) -> Self {
         self.client_error_statuses = statuses;
         self
     }
 
-    /// The request and response headers tagged on spans.
-    pub fn with_header_tags(mut self, header_tags: HeaderTags) -> Self {
+    /// The request and response headers tagged on spans (`DD_TRACE_HEADER_TAGS`).
+    pub fn header_tags(mut self, header_tags: HeaderTags) -> Self {
         self.header_tags = header_tags;
         self
     }
 
-    /// Whether server spans carry `http.client_ip`, and from which header (`None`: Datadog's list).
-    pub fn with_client_ip(mut self, enabled: bool, header: Option<&str>) -> Self {
+    /// Whether server spans carry `http.client_ip`, and from which header (`None`: Datadog's
+    /// list) (`DD_TRACE_CLIENT_IP_ENABLED`, `DD_TRACE_CLIENT_IP_HEADER`).
+    pub fn client_ip(mut self, enabled: bool, header: Option<&str>) -> Self {
         self.client_ip = ClientIpConfig {
             enabled,
             header: header.map(str::to_ascii_lowercase),
         };
         self
-    }
-
-    /// The server responses flagged as errors.
-    pub fn server_error_statuses(&self) -> &StatusCodes {
-        &self.server_error_statuses
-    }
-
-    /// The client responses flagged as errors.
-    pub fn client_error_statuses(&self) -> &StatusCodes {
-        &self.client_error_statuses
     }
 }
 

@@ -14,6 +14,7 @@ use crate::config::warn_once;
 
 /// One configured header.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HeaderTag {
     /// The header (lowercase).
     pub header: HeaderName,

@@ -50,13 +50,15 @@ impl QueryObfuscator {
         }
     }
 
-    /// A custom pattern; an empty one disables redaction.
-    pub fn new(pattern: &str) -> Result<Self, regex::Error> {
+    /// A custom pattern (the syntax of the [`regex`](https://docs.rs/regex) crate); an empty
+    /// one disables redaction.
+    pub fn new(pattern: &str) -> Result<Self, InvalidPattern> {
         if pattern.is_empty() {
             return Ok(QueryObfuscator { regex: None });
         }
+        let regex = Regex::new(pattern).map_err(|error| InvalidPattern(error.to_string()))?;
         Ok(QueryObfuscator {
-            regex: Some(Arc::new(Regex::new(pattern)?)),
+            regex: Some(Arc::new(regex)),
         })
     }
 
@@ -68,6 +70,25 @@ impl QueryObfuscator {
         }
     }
 }
+
+/// Why a pattern given to [`QueryObfuscator::new`] is not a valid regular expression.
+///
+/// ```
+/// use datadog_tower::query_obfuscation::QueryObfuscator;
+///
+/// let error = QueryObfuscator::new("(unclosed").unwrap_err();
+/// assert!(error.to_string().contains("unclosed group"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidPattern(String);
+
+impl std::fmt::Display for InvalidPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidPattern {}
 
 #[cfg(test)]
 mod tests {

@@ -31,17 +31,74 @@ pub struct DatadogReqwestMiddleware {
 impl DatadogReqwestMiddleware {
     /// A middleware configured from the `DD_*` environment variables.
     pub fn from_env() -> Self {
-        Self::new(None, None)
+        Self::builder().build()
     }
 
-    /// A middleware with an explicit propagator and/or HTTP settings (the rest from the environment).
-    pub fn new(propagator: Option<Propagator>, config: Option<HttpConfig>) -> Self {
+    /// A builder; settings made in code win over the environment.
+    pub fn builder() -> ReqwestMiddlewareBuilder {
+        ReqwestMiddlewareBuilder::default()
+    }
+}
+
+impl Default for DatadogReqwestMiddleware {
+    /// Datadog's defaults, ignoring the environment (use [`DatadogReqwestMiddleware::from_env`]
+    /// to read it).
+    fn default() -> Self {
+        Self::builder()
+            .propagator(Propagator::default())
+            .config(HttpConfig::default())
+            .build()
+    }
+}
+
+/// Builds a [`DatadogReqwestMiddleware`]; anything not set is read from the environment.
+///
+/// ```
+/// use datadog_tower::config::HttpConfig;
+/// use datadog_tower::propagation::{Propagator, Style};
+/// use datadog_tower::reqwest_middleware::DatadogReqwestMiddleware;
+///
+/// let middleware = DatadogReqwestMiddleware::builder()
+///     .propagator(Propagator::builder().inject_styles([Style::TraceContext]).build())
+///     .config(HttpConfig::from_env().client_query_string(false))
+///     .build();
+/// # let _ = middleware;
+/// ```
+#[derive(Debug, Default)]
+#[must_use]
+pub struct ReqwestMiddlewareBuilder {
+    propagator: Option<Propagator>,
+    config: Option<HttpConfig>,
+    level: Option<Level>,
+}
+
+impl ReqwestMiddlewareBuilder {
+    /// The propagator that writes outgoing headers (default: [`Propagator::from_env`]).
+    pub fn propagator(mut self, propagator: Propagator) -> Self {
+        self.propagator = Some(propagator);
+        self
+    }
+
+    /// The HTTP settings (default: [`HttpConfig::from_env`]).
+    pub fn config(mut self, config: HttpConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// The `tracing` level of client spans (default `INFO`).
+    pub fn level(mut self, level: Level) -> Self {
+        self.level = Some(level);
+        self
+    }
+
+    /// The middleware.
+    pub fn build(self) -> DatadogReqwestMiddleware {
         DatadogReqwestMiddleware {
             shared: Arc::new(ClientShared::new(
-                propagator.unwrap_or_else(Propagator::from_env),
-                config.unwrap_or_else(HttpConfig::from_env),
+                self.propagator.unwrap_or_else(Propagator::from_env),
+                self.config.unwrap_or_else(HttpConfig::from_env),
                 Some(Cow::Borrowed("reqwest")),
-                Level::INFO,
+                self.level.unwrap_or(Level::INFO),
                 crate::grpc::GrpcConfig::default(),
             )),
         }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId};
-use datadog_tower::propagation::{ExtractBehavior, Propagator, Style};
+use datadog_tower::propagation::{ExtractBehavior, Propagator, PropagatorBuilder, Style};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 
@@ -33,11 +33,7 @@ const HEADER_NAMES: [&str; 13] = [
 ];
 
 fn propagators() -> Vec<Propagator> {
-    let base = || {
-        Propagator::builder()
-            .env_source(|_| None)
-            .styles(ALL_STYLES)
-    };
+    let base = || PropagatorBuilder::from_lookup(|_| None).styles(ALL_STYLES);
     vec![
         base().build(),
         base().extract_first(true).build(),
@@ -47,8 +43,7 @@ fn propagators() -> Vec<Propagator> {
             .baggage_max_items(2)
             .baggage_max_bytes(20)
             .build(),
-        Propagator::builder()
-            .env_source(|_| None)
+        PropagatorBuilder::from_lookup(|_| None)
             .extract_styles([
                 Style::TraceContext,
                 Style::B3,
@@ -83,7 +78,7 @@ fn exercise(context: Option<SpanContext>, propagator: &Propagator) {
     // Whatever came in can be passed on, from the server span (a new span id).
     context.span_id = SpanId::new(0x1234);
     let mut out = HeaderMap::new();
-    let _ = propagator.inject_reporting(&context, &mut out);
+    propagator.inject(&context, &mut out);
     let mut map: HashMap<String, String> = HashMap::new();
     propagator.inject(&context, &mut map);
     for (name, value) in &map {
@@ -177,8 +172,7 @@ prop_compose! {
 }
 
 fn round_trip(style: Style, context: &SpanContext) -> SpanContext {
-    let propagator = Propagator::builder()
-        .env_source(|_| None)
+    let propagator = PropagatorBuilder::from_lookup(|_| None)
         .styles([style])
         .build();
     let mut headers = HeaderMap::new();

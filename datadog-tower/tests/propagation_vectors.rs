@@ -29,9 +29,7 @@ fn env_of(vector: &Value) -> HashMap<String, String> {
 
 fn propagator_for(env: &HashMap<String, String>) -> Propagator {
     let env = env.clone();
-    Propagator::builder()
-        .env_source(move |name| env.get(name).cloned())
-        .build()
+    Propagator::from_lookup(move |name| env.get(name).cloned())
 }
 
 fn request_headers(vector: &Value) -> HeaderMap {
@@ -595,16 +593,10 @@ fn run_inject(check: &mut Check<'_>, vector: &Value) {
     let propagator = propagator_for(&env_of(vector));
     let context = context_from_json(&vector["context"]);
     let mut headers = HeaderMap::new();
-    let error = propagator.inject_reporting(&context, &mut headers);
-    let expect = &vector["expect"];
-    check_injected(check, &headers, expect, &|s| s.to_owned());
-    if let Some(expected) = expect.get("propagation_error") {
-        check.eq(
-            "propagation_error",
-            error.map(str::to_owned),
-            opt_str(expected),
-        );
-    }
+    propagator.inject(&context, &mut headers);
+    // An inject vector's `propagation_error` (the tag ddtrace puts on its local root span) has
+    // no counterpart here: the headers show what was dropped.
+    check_injected(check, &headers, &vector["expect"], &|s| s.to_owned());
 }
 
 fn run_propagate(check: &mut Check<'_>, vector: &Value) {

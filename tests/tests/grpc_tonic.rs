@@ -265,7 +265,7 @@ async fn error_codes_are_configurable_and_unknown_methods_keep_resources_bounded
     let agent = TestAgent::start();
     let (_guard, handle) = install_tracer(&agent, "grpc-e2e", "info");
     // This server counts only INTERNAL as an error.
-    let config = GrpcConfig::default().with_server_error_codes("13".parse::<GrpcCodes>().unwrap());
+    let config = GrpcConfig::default().server_error_codes("13".parse::<GrpcCodes>().unwrap());
     let (address, _reporter) = serve_health(config).await;
     let mut health = client(address, &[Style::Datadog]).await;
 

@@ -121,9 +121,7 @@ fn env_for(styles: &str) -> HashMap<String, String> {
 
 fn propagator_for(env: &HashMap<String, String>) -> Propagator {
     let env = env.clone();
-    Propagator::builder()
-        .env_source(move |name| env.get(name).cloned())
-        .build()
+    Propagator::from_lookup(move |name| env.get(name).cloned())
 }
 
 fn context_json(context: &SpanContext) -> Value {

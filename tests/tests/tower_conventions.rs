@@ -62,8 +62,8 @@ async fn resources_statuses_urls_and_tags_follow_datadog_conventions() {
     let (_guard, handle) = install_tracer(&agent, "conventions", "info");
     agent.start_session(None);
     let config = HttpConfig::default()
-        .with_header_tags(HeaderTags::parse("X-Request-Id,x-custom:custom.tag"))
-        .with_client_ip(true, None);
+        .header_tags(HeaderTags::parse("X-Request-Id,x-custom:custom.tag"))
+        .client_ip(true, None);
     let app = serve(routes().layer(layer(config))).await;
 
     let (status, _) = drive(
@@ -136,8 +136,7 @@ async fn query_strings_can_be_left_out_or_obfuscated_with_a_custom_pattern() {
     let agent = TestAgent::start();
     let (_guard, handle) = install_tracer(&agent, "query", "info");
     agent.start_session(None);
-    let without =
-        serve(routes().layer(layer(HttpConfig::default().with_query_string(false)))).await;
+    let without = serve(routes().layer(layer(HttpConfig::default().query_string(false)))).await;
     let custom = HttpConfig::from_lookup(|name| {
         (name == "DD_TRACE_OBFUSCATION_QUERY_STRING_REGEXP")
             .then(|| r"ssn=\d{3}-\d{2}-\d{4}".to_owned())

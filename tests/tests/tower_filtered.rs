@@ -54,7 +54,11 @@ async fn call_with_layer(b: std::net::SocketAddr) -> Headers {
 
 async fn call_with_reqwest(b: std::net::SocketAddr) -> Headers {
     let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(DatadogReqwestMiddleware::new(Some(datadog_only()), None))
+        .with(
+            DatadogReqwestMiddleware::builder()
+                .propagator(datadog_only())
+                .build(),
+        )
         .build();
     let response = client.get(format!("http://{b}/echo")).send().await.unwrap();
     serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
@@ -167,7 +171,11 @@ async fn the_reqwest_middleware_traces_and_injects() {
         .await;
     // A 404 is a client error (DD_TRACE_HTTP_CLIENT_ERROR_STATUSES, default 400-499).
     let missing = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(DatadogReqwestMiddleware::new(Some(datadog_only()), None))
+        .with(
+            DatadogReqwestMiddleware::builder()
+                .propagator(datadog_only())
+                .build(),
+        )
         .build()
         .get(format!("http://{b}/missing"))
         .send()

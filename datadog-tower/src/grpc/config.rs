@@ -14,9 +14,8 @@ use crate::config::warn_once;
 /// ```
 /// use datadog_tower::grpc::{GrpcCodes, GrpcConfig};
 ///
-/// let config = GrpcConfig::default().with_server_error_codes("2-4,13".parse().unwrap());
-/// assert!(!config.server_error_codes().contains(5));
-/// assert!(config.client_error_codes().contains(5));
+/// let config = GrpcConfig::from_env().server_error_codes("2-4,13".parse::<GrpcCodes>().unwrap());
+/// # let _ = config;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GrpcConfig {
@@ -60,26 +59,16 @@ impl GrpcConfig {
         }
     }
 
-    /// The codes that flag server spans as errors.
-    pub fn with_server_error_codes(mut self, codes: GrpcCodes) -> Self {
+    /// The codes that flag server spans as errors (`DD_GRPC_SERVER_ERROR_STATUSES`).
+    pub fn server_error_codes(mut self, codes: GrpcCodes) -> Self {
         self.server_error_codes = codes;
         self
     }
 
-    /// The codes that flag client spans as errors.
-    pub fn with_client_error_codes(mut self, codes: GrpcCodes) -> Self {
+    /// The codes that flag client spans as errors (`DD_GRPC_CLIENT_ERROR_STATUSES`).
+    pub fn client_error_codes(mut self, codes: GrpcCodes) -> Self {
         self.client_error_codes = codes;
         self
-    }
-
-    /// The codes that flag server spans as errors.
-    pub fn server_error_codes(&self) -> &GrpcCodes {
-        &self.server_error_codes
-    }
-
-    /// The codes that flag client spans as errors.
-    pub fn client_error_codes(&self) -> &GrpcCodes {
-        &self.client_error_codes
     }
 }
 

@@ -14,6 +14,7 @@
 /// assert!(GrpcMethod::parse("/no-method").is_none());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GrpcMethod<'a> {
     /// `/package.Service/Method`: the resource, `rpc.grpc.full_method` and `grpc.method.path`.
     pub full: &'a str,

@@ -2,17 +2,15 @@
 
 use datadog_subscriber::context::{SamplingPriority, SpanContext};
 
-use super::b3multi::{parse_ids, push_trace_id};
-use super::carrier::Extractor;
-use super::injected::InjectedHeaders;
+use super::OWS;
+use super::b3multi::{parse_ids, write_trace_id};
+use super::carrier::{Extractor, HeaderWriter, Injector};
 use super::names::B3;
-use super::names::Header;
-use super::number::push_hex16;
-use super::text::{split, trim_ows};
+use super::number::push_hex;
 
 /// Reads the single header; a sampling-only value (`b3: 0`) carries no ids and yields nothing.
 pub(crate) fn extract<E: Extractor + ?Sized>(carrier: &E) -> Option<SpanContext> {
-    let mut fields = split(trim_ows(carrier.get(B3)?), b'-');
+    let mut fields = carrier.get(B3)?.trim_matches(OWS).split('-');
     let (trace_id, span_id) = parse_ids(fields.next()?, fields.next()?)?;
     let mut context = SpanContext::new(trace_id, span_id);
     context.sampling_priority = match fields.next() {
@@ -24,17 +22,17 @@ pub(crate) fn extract<E: Extractor + ?Sized>(carrier: &E) -> Option<SpanContext>
     Some(context)
 }
 
-/// Formats `b3`.
-pub(crate) fn inject(context: &SpanContext, out: &mut InjectedHeaders) {
-    let value = out.value_mut();
-    push_trace_id(value, context.trace_id);
-    value.push(b'-');
-    push_hex16(value, context.span_id.as_u64());
+/// Sets `b3`.
+pub(crate) fn inject<I: Injector + ?Sized>(context: &SpanContext, out: &mut HeaderWriter<'_, I>) {
+    let value = out.next_value();
+    write_trace_id(value, context.trace_id);
+    value.push('-');
+    push_hex(value, context.span_id.as_u64().into(), 16);
     match context.sampling_priority.map(SamplingPriority::value) {
-        Some(priority) if priority > 1 => value.extend_from_slice(b"-d"),
-        Some(1) => value.extend_from_slice(b"-1"),
-        Some(_) => value.extend_from_slice(b"-0"),
+        Some(priority) if priority > 1 => value.push_str("-d"),
+        Some(1) => value.push_str("-1"),
+        Some(_) => value.push_str("-0"),
         None => {}
     }
-    out.finish(Header::B3);
+    out.send(B3);
 }

@@ -3,12 +3,11 @@
 use std::borrow::Cow;
 
 use datadog_subscriber::context::Baggage;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
-use super::carrier::Extractor;
-use super::injected::InjectedHeaders;
+use super::OWS;
+use super::carrier::{Extractor, HeaderWriter, Injector};
 use super::names::BAGGAGE;
-use super::names::Header;
-use super::text::{split, split_once, trim_ows, trim_spaces};
 
 /// Reads every `baggage` field line (joined with `,`); `None` when absent, empty or malformed.
 ///
@@ -23,7 +22,7 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
     let mut valid = true;
     carrier.get_all(BAGGAGE, &mut |value| match value {
         None => valid = false,
-        Some(line) if trim_ows(line).is_empty() => {}
+        Some(line) if line.trim_matches(OWS).is_empty() => {}
         Some(line) => match &mut joined {
             None => joined = Some(Cow::Borrowed(line)),
             Some(all) => {
@@ -34,7 +33,7 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
         },
     });
     let header = joined.filter(|_| valid)?;
-    let header = trim_ows(&header);
+    let header = header.trim_matches(OWS);
 
     // Members past the limits are never looked at; a malformed one voids the whole header.
     let mut baggage = Baggage::default();
@@ -44,14 +43,18 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
         header.len().min(max_bytes),
     );
     let mut bytes = 0usize;
-    for (index, member) in split(header, b',').enumerate() {
+    for (index, member) in header.split(',').enumerate() {
         let cost = member.len() + usize::from(index > 0);
         if index >= max_items || bytes + cost > max_bytes {
             break;
         }
         bytes += cost;
         let (key, value) = split_member(member)?;
-        baggage.insert(percent_decode(key), percent_decode(value));
+        // Invalid escapes stay as they are, invalid UTF-8 becomes U+FFFD, `+` stays `+`.
+        baggage.insert(
+            percent_decode_str(key).decode_utf8_lossy(),
+            percent_decode_str(value).decode_utf8_lossy(),
+        );
     }
     if baggage.is_empty() {
         return None;
@@ -60,120 +63,74 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
 }
 
 fn split_member(member: &str) -> Option<(&str, &str)> {
-    let (key, value) = split_once(member, b'=')?;
-    let (key, value) = (trim_ows(key), trim_ows(value));
+    let (key, value) = member.split_once('=')?;
+    let (key, value) = (key.trim_matches(OWS), value.trim_matches(OWS));
     (!key.is_empty() && !value.is_empty()).then_some((key, value))
 }
 
-fn hex_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
-}
+/// Bytes escaped in keys: all but RFC 7230 token characters.
+const KEY_ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
 
-/// Decodes `%HH` escapes; other `%` stay literal; invalid UTF-8 becomes U+FFFD; `+` stays `+`.
-fn percent_decode(text: &str) -> Cow<'_, str> {
-    if !text.bytes().any(|byte| byte == b'%') {
-        return Cow::Borrowed(text);
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%'
-            && let (Some(high), Some(low)) = (
-                bytes.get(index + 1).copied().and_then(hex_value),
-                bytes.get(index + 2).copied().and_then(hex_value),
-            )
-        {
-            out.push(high << 4 | low);
-            index += 3;
-            continue;
-        }
-        out.push(bytes[index]);
-        index += 1;
-    }
-    Cow::Owned(
-        String::from_utf8(out)
-            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()),
-    )
-}
+/// Bytes escaped in values: all but W3C baggage-octets, and `%`, `,`, `;`, `\\` and `"`.
+const VALUE_ESCAPED: &AsciiSet = &KEY_ESCAPED
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'/')
+    .remove(b':')
+    .remove(b'<')
+    .remove(b'>')
+    .remove(b'?')
+    .remove(b'@')
+    .remove(b'[')
+    .remove(b']')
+    .remove(b'{')
+    .remove(b'}');
 
-/// Bytes written as they are, per position: keys keep RFC 7230 token characters, values keep
-/// W3C baggage-octets minus `%`, `,`, `;`, `\\` and `"`.
-const fn safe_table(extra: &[u8]) -> [bool; 256] {
-    let mut table = [false; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        table[byte] = (byte as u8).is_ascii_alphanumeric();
-        byte += 1;
-    }
-    let mut index = 0;
-    while index < extra.len() {
-        table[extra[index] as usize] = true;
-        index += 1;
-    }
-    table
-}
-
-static KEY_SAFE: [bool; 256] = safe_table(b"!#$&'*+-.^_`|~");
-static VALUE_SAFE: [bool; 256] = safe_table(b"!#$&'()*+-./:<>?@[]^_`{|}~");
-
-/// Appends `text` percent-encoded (uppercase hex), copying runs of safe bytes at once.
-#[inline]
-fn push_encoded(out: &mut Vec<u8>, text: &str, safe: &[bool; 256]) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut rest = text.as_bytes();
-    while let Some(index) = rest.iter().position(|&byte| !safe[usize::from(byte)]) {
-        let byte = rest[index];
-        out.extend_from_slice(&rest[..index]);
-        out.extend_from_slice(&[
-            b'%',
-            HEX[usize::from(byte >> 4)],
-            HEX[usize::from(byte & 0xf)],
-        ]);
-        rest = &rest[index + 1..];
-    }
-    out.extend_from_slice(rest);
-}
-
-/// Formats `baggage` when at least one item fits the limits.
-pub(crate) fn inject(
+/// Sets `baggage` when at least one item fits the limits.
+pub(crate) fn inject<I: Injector + ?Sized>(
     baggage: &Baggage,
-    headers: &mut InjectedHeaders,
+    out: &mut HeaderWriter<'_, I>,
     (max_items, max_bytes): (usize, usize),
 ) {
-    let start = headers.value_start();
-    let out = headers.value_mut();
+    let value = out.next_value();
     let mut items = 0usize;
-    for (key, value) in baggage.iter() {
+    for (key, item) in baggage.iter() {
         if items == max_items {
             break;
         }
-        let (key, value) = (trim_spaces(key), trim_spaces(value));
-        if key.is_empty() || value.is_empty() {
+        let (key, item) = (key.trim_matches(' '), item.trim_matches(' '));
+        if key.is_empty() || item.is_empty() {
             continue;
         }
-        let mark = out.len();
+        let mark = value.len();
         if items > 0 {
-            out.push(b',');
+            value.push(',');
         }
-        push_encoded(out, key, &KEY_SAFE);
-        out.push(b'=');
-        push_encoded(out, value, &VALUE_SAFE);
-        if out.len() - start > max_bytes {
-            out.truncate(mark);
+        value.extend(utf8_percent_encode(key, KEY_ESCAPED));
+        value.push('=');
+        value.extend(utf8_percent_encode(item, VALUE_ESCAPED));
+        if value.len() > max_bytes {
+            value.truncate(mark);
             break;
         }
         items += 1;
     }
     if items > 0 {
-        headers.finish(Header::Baggage);
-    } else {
-        headers.discard();
+        out.send(BAGGAGE);
     }
 }
 
@@ -181,20 +138,30 @@ pub(crate) fn inject(
 mod tests {
     use super::*;
 
-    #[test]
-    fn decoding_keeps_invalid_escapes() {
-        assert_eq!(percent_decode("a%2"), "a%2");
-        assert_eq!(percent_decode("%zz+%41"), "%zz+A");
-        assert_eq!(percent_decode("%C3"), "\u{fffd}");
+    fn decode(text: &str) -> std::borrow::Cow<'_, str> {
+        percent_decode_str(text).decode_utf8_lossy()
     }
 
     #[test]
-    fn encoding_escapes_percent_and_space() {
-        let mut out = Vec::new();
-        push_encoded(&mut out, "50% off", &VALUE_SAFE);
-        assert_eq!(out, b"50%25%20off");
-        out.clear();
-        push_encoded(&mut out, "\u{e9}\u{e9}a\u{e9}", &KEY_SAFE);
-        assert_eq!(out, b"%C3%A9%C3%A9a%C3%A9");
+    fn decoding_keeps_invalid_escapes() {
+        assert_eq!(decode("a%2"), "a%2");
+        assert_eq!(decode("%zz+%41"), "%zz+A");
+        assert_eq!(decode("%C3"), "\u{fffd}");
+    }
+
+    #[test]
+    fn encoding_escapes_percent_space_and_non_ascii() {
+        assert_eq!(
+            utf8_percent_encode("50% off,a;b\\\"", VALUE_ESCAPED).to_string(),
+            "50%25%20off%2Ca%3Bb%5C%22"
+        );
+        assert_eq!(
+            utf8_percent_encode("\u{e9}\u{e9}a\u{e9}:", KEY_ESCAPED).to_string(),
+            "%C3%A9%C3%A9a%C3%A9%3A"
+        );
+        assert_eq!(
+            utf8_percent_encode("a:b/c?d", VALUE_ESCAPED).to_string(),
+            "a:b/c?d"
+        );
     }
 }

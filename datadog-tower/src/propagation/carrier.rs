@@ -3,10 +3,8 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
-use super::injected::InjectedHeaders;
 use super::names::Header;
 
 /// Read access to a carrier of propagation headers.
@@ -39,29 +37,65 @@ pub trait Extractor {
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use datadog_tower::propagation::Injector;
+/// use datadog_subscriber::context::{SpanContext, SpanId, TraceId};
+/// use datadog_tower::propagation::{Injector, Propagator};
 ///
-/// let mut message_headers: HashMap<String, String> = HashMap::new();
-/// message_headers.set("x-datadog-trace-id", "42".to_owned());
-/// assert_eq!(message_headers["x-datadog-trace-id"], "42");
+/// /// Message headers as a queue client keeps them: names and raw bytes.
+/// struct MessageHeaders(Vec<(String, Vec<u8>)>);
+///
+/// impl Injector for MessageHeaders {
+///     fn set(&mut self, name: &str, value: &str) {
+///         self.0.push((name.to_owned(), value.as_bytes().to_vec()));
+///     }
+/// }
+///
+/// let context = SpanContext::new(TraceId::from_u128(1), SpanId::new(2));
+/// let mut message = MessageHeaders(Vec::new());
+/// Propagator::default().inject(&context, &mut message);
+/// assert_eq!(message.0[0], ("x-datadog-trace-id".to_owned(), b"1".to_vec()));
+///
+/// // String maps are carriers already.
+/// let mut strings: HashMap<String, String> = HashMap::new();
+/// Propagator::default().inject(&context, &mut strings);
+/// assert_eq!(strings["x-datadog-parent-id"], "2");
 /// ```
 pub trait Injector {
     /// Sets the field `name` (lowercase) to `value`, replacing any previous value.
-    fn set(&mut self, name: &str, value: String);
+    fn set(&mut self, name: &str, value: &str);
+}
 
-    /// Like [`set`](Self::set) with a borrowed value; the propagator formats every header in one
-    /// reused buffer and calls this, so carriers that copy anyway (`HeaderMap`) copy only once.
-    fn set_str(&mut self, name: &str, value: &str) {
-        self.set(name, value.to_owned());
+/// Formats the values of one injection, one after the other, in one reused buffer and hands
+/// each to the carrier.
+pub(crate) struct HeaderWriter<'a, I: ?Sized> {
+    carrier: &'a mut I,
+    value: String,
+}
+
+impl<'a, I: Injector + ?Sized> HeaderWriter<'a, I> {
+    /// Room for `traceparent` and a usual `tracestate` without regrowing.
+    const CAPACITY: usize = 128;
+
+    pub(crate) fn new(carrier: &'a mut I) -> Self {
+        HeaderWriter {
+            carrier,
+            value: String::with_capacity(Self::CAPACITY),
+        }
     }
 
-    /// Sets every header of one injection, in order; the propagator calls this once per
-    /// injection. The default calls [`set_str`](Self::set_str) for each header; carriers that can
-    /// share one buffer between values (`HeaderMap`) or that keep `'static` names override it.
-    fn set_all(&mut self, headers: InjectedHeaders) {
-        for (name, value) in headers.iter() {
-            self.set_str(name, value);
-        }
+    /// Sets `name` to `value`.
+    pub(crate) fn set(&mut self, name: &str, value: &str) {
+        self.carrier.set(name, value);
+    }
+
+    /// The buffer to format the next value in, emptied; [`send`](Self::send) sets it.
+    pub(crate) fn next_value(&mut self) -> &mut String {
+        self.value.clear();
+        &mut self.value
+    }
+
+    /// Sets `name` to the value formatted since [`next_value`](Self::next_value).
+    pub(crate) fn send(&mut self, name: &str) {
+        self.carrier.set(name, &self.value);
     }
 }
 
@@ -86,37 +120,17 @@ impl Extractor for HeaderMap {
 }
 
 impl Injector for HeaderMap {
-    fn set(&mut self, name: &str, value: String) {
-        insert(self, name, HeaderValue::try_from(value));
-    }
-
-    fn set_str(&mut self, name: &str, value: &str) {
-        insert(self, name, HeaderValue::from_str(value));
-    }
-
-    /// All values share one buffer: one allocation for the whole injection instead of one per
-    /// header. Each value is still validated as a header value.
-    fn set_all(&mut self, headers: InjectedHeaders) {
-        // At most one growth of the map for the whole injection.
-        self.reserve(headers.len());
-        let (buffer, ranges) = headers.into_parts();
-        // Values lie back to back: each is split off the front, the last takes what is left
-        // (one reference-count update fewer than slicing a kept handle).
-        let mut rest = Bytes::from(buffer);
-        let last = ranges.len().saturating_sub(1);
-        for (index, (header, range)) in ranges.enumerate() {
-            let mut value = if index == last {
-                std::mem::take(&mut rest)
-            } else {
-                rest.split_to(range.len().min(rest.len()))
-            };
-            value.truncate(range.len());
-            match HeaderValue::from_maybe_shared(value) {
-                Ok(value) => {
-                    self.insert(KNOWN_HEADERS[header as usize].clone(), value);
-                }
-                Err(_) => warn_invalid_value(header.name()),
-            }
+    fn set(&mut self, name: &str, value: &str) {
+        let Ok(value) = HeaderValue::from_str(value) else {
+            warn_invalid_value(name);
+            return;
+        };
+        if let Some(known) = known_header(name) {
+            self.insert(known.clone(), value);
+        } else if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+            self.insert(name, value);
+        } else {
+            warn_once!("dropping the propagation header {name:?}: not a valid header name");
         }
     }
 }
@@ -125,20 +139,6 @@ fn warn_invalid_value(name: &str) {
     warn_once!(
         "dropping the propagation header {name}: its value is not a valid HTTP header value"
     );
-}
-
-fn insert<E>(headers: &mut HeaderMap, name: &str, value: Result<HeaderValue, E>) {
-    let Ok(value) = value else {
-        warn_invalid_value(name);
-        return;
-    };
-    if let Some(known) = known_header(name) {
-        headers.insert(known.clone(), value);
-    } else if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
-        headers.insert(name, value);
-    } else {
-        warn_once!("dropping the propagation header {name:?}: not a valid header name");
-    }
 }
 
 /// The header names this crate reads and writes, built once: looking a `&str` up in a
@@ -175,8 +175,8 @@ impl<S: std::hash::BuildHasher> Extractor for HashMap<String, String, S> {
 }
 
 impl<S: std::hash::BuildHasher> Injector for HashMap<String, String, S> {
-    fn set(&mut self, name: &str, value: String) {
-        self.insert(name.to_owned(), value);
+    fn set(&mut self, name: &str, value: &str) {
+        self.insert(name.to_owned(), value.to_owned());
     }
 }
 
@@ -199,10 +199,12 @@ mod tests {
     #[test]
     fn header_map_injection_skips_invalid_values() {
         let mut headers = HeaderMap::new();
-        Injector::set(&mut headers, "x-datadog-origin", "bad\nvalue".to_owned());
-        Injector::set(&mut headers, "x-custom", "ok".to_owned());
+        Injector::set(&mut headers, "x-datadog-origin", "bad\nvalue");
+        Injector::set(&mut headers, "x-custom", "ok");
+        Injector::set(&mut headers, "bad name", "ok");
         assert!(headers.get("x-datadog-origin").is_none());
         assert_eq!(headers["x-custom"], "ok");
+        assert_eq!(headers.len(), 1);
     }
 
     #[test]
@@ -214,33 +216,5 @@ mod tests {
                 Some(&KNOWN_HEADERS[header as usize])
             );
         }
-    }
-
-    #[test]
-    fn header_map_takes_all_values_from_one_buffer_and_skips_invalid_ones() {
-        let mut injected = InjectedHeaders::with_capacity(0);
-        injected.push(Header::DatadogTraceId, b"1");
-        injected.push(Header::DatadogOrigin, b"bad\nvalue");
-        injected.push(Header::DatadogTags, b"");
-        injected.push(Header::Tracestate, b"dd=s:1");
-        // Bytes never finished as a value are not sent.
-        injected.value_mut().extend_from_slice(b"unfinished");
-        let mut headers = HeaderMap::new();
-        headers.insert("x-datadog-trace-id", HeaderValue::from_static("old"));
-        headers.insert("x-other", HeaderValue::from_static("kept"));
-        Injector::set_all(&mut headers, injected.clone());
-        assert_eq!(headers["x-datadog-trace-id"], "1");
-        assert!(headers.get("x-datadog-origin").is_none());
-        assert_eq!(headers["x-datadog-tags"], "");
-        assert_eq!(headers["tracestate"], "dd=s:1");
-        assert_eq!(headers["x-other"], "kept");
-        assert_eq!(headers.len(), 4);
-
-        // The default (one `set_str` per header) writes the same.
-        let mut strings: HashMap<String, String> = HashMap::new();
-        Injector::set_all(&mut strings, injected);
-        assert_eq!(strings.len(), 4);
-        assert_eq!(strings["x-datadog-origin"], "bad\nvalue");
-        assert_eq!(strings["tracestate"], "dd=s:1");
     }
 }

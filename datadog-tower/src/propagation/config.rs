@@ -5,6 +5,7 @@ use std::fmt;
 
 /// One header format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Style {
     /// `x-datadog-trace-id`, `x-datadog-parent-id`, `x-datadog-sampling-priority`,
     /// `x-datadog-origin`, `x-datadog-tags`.
@@ -60,6 +61,7 @@ pub const DEFAULT_STYLES: [Style; 3] = [Style::Datadog, Style::TraceContext, Sty
 
 /// What to do with an incoming trace context (`DD_TRACE_PROPAGATION_BEHAVIOR_EXTRACT`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExtractBehavior {
     /// Continue the incoming trace (default).
     #[default]
@@ -86,7 +88,17 @@ impl ExtractBehavior {
 }
 
 /// Resolved propagation settings.
+///
+/// ```
+/// use datadog_tower::propagation::{PropagationConfig, Propagator, Style};
+///
+/// let mut config = PropagationConfig::from_lookup(|_| None);
+/// config.inject_styles = vec![Style::TraceContext];
+/// let propagator = Propagator::with_config(config);
+/// assert_eq!(propagator.inject_styles(), [Style::TraceContext]);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PropagationConfig {
     /// Styles read from incoming headers, in order (may contain [`Style::Baggage`]).
     pub extract_styles: Vec<Style>,
@@ -122,6 +134,19 @@ impl Default for PropagationConfig {
             baggage_max_items: DEFAULT_BAGGAGE_MAX_ITEMS,
             baggage_max_bytes: DEFAULT_BAGGAGE_MAX_BYTES,
         }
+    }
+}
+
+impl PropagationConfig {
+    /// Reads the `DD_TRACE_PROPAGATION_*`, `OTEL_PROPAGATORS` and `DD_TRACE_BAGGAGE_*`
+    /// variables; bad values warn and fall back.
+    pub fn from_env() -> Self {
+        PropagatorBuilder::from_env().config()
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String> + 'static) -> Self {
+        PropagatorBuilder::from_lookup(lookup).config()
     }
 }
 
@@ -275,13 +300,12 @@ impl Env<'_> {
 /// which wins over the defaults.
 ///
 /// ```
-/// use datadog_tower::propagation::{ExtractBehavior, Propagator, Style};
+/// use datadog_tower::propagation::{ExtractBehavior, PropagatorBuilder, Style};
 ///
-/// let propagator = Propagator::builder()
+/// let propagator = PropagatorBuilder::from_lookup(|_| None) // ignore the process environment
 ///     .extract_styles([Style::TraceContext, Style::Datadog])
 ///     .inject_styles([Style::TraceContext])
 ///     .extract_behavior(ExtractBehavior::Continue)
-///     .env_source(|_| None) // ignore the process environment
 ///     .build();
 /// assert_eq!(propagator.inject_styles(), [Style::TraceContext]);
 /// ```
@@ -301,8 +325,23 @@ pub struct PropagatorBuilder {
 /// Where the builder reads environment variables from.
 type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
 
+/// The same as [`PropagatorBuilder::from_env`].
 impl Default for PropagatorBuilder {
     fn default() -> Self {
+        PropagatorBuilder::from_env()
+    }
+}
+
+impl PropagatorBuilder {
+    /// A builder that reads what code does not set from the process environment; the same as
+    /// [`Propagator::builder`](super::Propagator::builder).
+    pub fn from_env() -> Self {
+        PropagatorBuilder::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// A builder that reads what code does not set through `lookup` instead of the process
+    /// environment (tests, or settings kept elsewhere).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String> + 'static) -> Self {
         PropagatorBuilder {
             extract_styles: None,
             inject_styles: None,
@@ -312,7 +351,7 @@ impl Default for PropagatorBuilder {
             tags_max_length: None,
             baggage_max_items: None,
             baggage_max_bytes: None,
-            env: Box::new(|name| std::env::var(name).ok()),
+            env: Box::new(lookup),
         }
     }
 }
@@ -385,13 +424,6 @@ impl PropagatorBuilder {
         self
     }
 
-    /// Reads environment variables through `lookup` instead of the process environment (tests,
-    /// or settings kept elsewhere).
-    pub fn env_source(mut self, lookup: impl Fn(&str) -> Option<String> + 'static) -> Self {
-        self.env = Box::new(lookup);
-        self
-    }
-
     /// The resolved settings.
     pub fn config(self) -> PropagationConfig {
         let env = Env { lookup: &*self.env };
@@ -445,9 +477,7 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        PropagatorBuilder::default()
-            .env_source(move |name| vars.get(name).cloned())
-            .config()
+        PropagatorBuilder::from_lookup(move |name| vars.get(name).cloned()).config()
     }
 
     #[test]
@@ -521,10 +551,11 @@ mod tests {
 
     #[test]
     fn code_wins_over_env() {
-        let config = PropagatorBuilder::default()
-            .env_source(|name| (name == "DD_TRACE_PROPAGATION_STYLE").then(|| "b3".to_owned()))
-            .extract_styles([Style::Datadog, Style::Datadog])
-            .config();
+        let config = PropagatorBuilder::from_lookup(|name| {
+            (name == "DD_TRACE_PROPAGATION_STYLE").then(|| "b3".to_owned())
+        })
+        .extract_styles([Style::Datadog, Style::Datadog])
+        .config();
         assert_eq!(config.extract_styles, [Style::Datadog]);
         assert_eq!(config.inject_styles, [Style::B3]);
     }

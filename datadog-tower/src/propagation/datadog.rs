@@ -2,17 +2,12 @@
 
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId};
 
-use super::carrier::Extractor;
-use super::injected::InjectedHeaders;
-use super::names::Header;
+use super::OWS;
+use super::carrier::{Extractor, HeaderWriter, Injector};
 use super::names::{
     DATADOG_ORIGIN, DATADOG_PARENT_ID, DATADOG_SAMPLING_PRIORITY, DATADOG_TAGS, DATADOG_TRACE_ID,
 };
-use super::number::{
-    parse_decimal_i32, parse_decimal_u64, parse_lower_hex, push_decimal, push_hex16,
-    push_signed_decimal,
-};
-use super::text::{split, split_once, trim_ows, trim_spaces};
+use super::number::{parse_decimal_u64, parse_lower_hex, push_hex};
 
 /// The tag carrying the upper 64 bits of the trace id.
 pub(crate) const TID_TAG: &str = "_dd.p.tid";
@@ -42,16 +37,20 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
     carrier: &E,
     tags_max_length: usize,
 ) -> Option<SpanContext> {
-    let trace_id = parse_decimal_u64(trim_ows(first_value(carrier, DATADOG_TRACE_ID).ok()??))?;
+    let trace_id = parse_decimal_u64(
+        first_value(carrier, DATADOG_TRACE_ID)
+            .ok()??
+            .trim_matches(OWS),
+    )?;
     if trace_id == 0 {
         return None;
     }
     let parent_id = match first_value(carrier, DATADOG_PARENT_ID).ok()? {
-        Some(value) => parse_decimal_u64(trim_ows(value))?,
+        Some(value) => parse_decimal_u64(value.trim_matches(OWS))?,
         None => 0,
     };
     let sampling_priority = match first_value(carrier, DATADOG_SAMPLING_PRIORITY).ok()? {
-        Some(value) => Some(SamplingPriority::new(parse_decimal_i32(trim_ows(value))?)),
+        Some(value) => Some(SamplingPriority::new(value.trim_matches(OWS).parse().ok()?)),
         None => None,
     };
     let mut context = SpanContext::new(TraceId::from_parts(0, trace_id), SpanId::new(parent_id));
@@ -68,39 +67,29 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
     Some(context)
 }
 
-/// Bytes allowed in a tagset key (printable ASCII but space, `,` and `=`) and value (printable
-/// ASCII and space but `,`).
-static TAG_KEY_BYTES: [bool; 256] = tag_bytes(0x21, b'=');
-static TAG_VALUE_BYTES: [bool; 256] = tag_bytes(0x20, b',');
-
-const fn tag_bytes(first: u8, excluded: u8) -> [bool; 256] {
-    let mut table = [false; 256];
-    let mut byte = first;
-    while byte <= 0x7e {
-        table[byte as usize] = byte != b',' && byte != excluded;
-        byte += 1;
-    }
-    table
-}
-
+/// A tagset key: printable ASCII but space, `,` and `=`.
 fn tag_key_ok(key: &str) -> bool {
-    !key.is_empty() && key.bytes().all(|b| TAG_KEY_BYTES[usize::from(b)])
+    !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| matches!(b, 0x21..=0x7e) && b != b',' && b != b'=')
 }
 
+/// A tagset value: printable ASCII and space but `,`.
 fn tag_value_ok(value: &str) -> bool {
-    !value.is_empty() && value.bytes().all(|b| TAG_VALUE_BYTES[usize::from(b)])
+    !value.is_empty() && value.bytes().all(|b| matches!(b, 0x20..=0x7e) && b != b',')
 }
 
 /// Splits one `key=value` member; `None` when it breaks the tagset grammar.
 fn split_tag(member: &str) -> Option<(&str, &str)> {
-    let (key, value) = split_once(member, b'=')?;
-    let value = trim_spaces(value);
+    let (key, value) = member.split_once('=')?;
+    let value = value.trim_matches(' ');
     (tag_key_ok(key) && tag_value_ok(value)).then_some((key, value))
 }
 
 /// The members of a tagset; one trailing comma is tolerated (as dd-trace-py does).
 fn members(tags: &str) -> impl Iterator<Item = &str> {
-    split(tags.strip_suffix(',').unwrap_or(tags), b',')
+    tags.strip_suffix(',').unwrap_or(tags).split(',')
 }
 
 fn decode_tags(tags: &str, max_length: usize, context: &mut SpanContext) {
@@ -142,7 +131,7 @@ pub(crate) fn valid_tid(value: &str) -> Option<u64> {
     if value.len() != 16 {
         return None;
     }
-    parse_lower_hex(value.as_bytes())
+    parse_lower_hex(value)
         .map(|high| high as u64)
         .filter(|&high| high != 0)
 }
@@ -155,82 +144,64 @@ pub(crate) fn valid_decision_maker(value: &str) -> bool {
         .is_some_and(|mechanism| mechanism <= 255)
 }
 
-/// Formats the `x-datadog-*` headers; returns why `x-datadog-tags` was not sent, if it was not.
-pub(crate) fn inject(
+/// Sets the `x-datadog-*` headers; `x-datadog-tags` is left out when a tag cannot be encoded,
+/// when it is longer than `tags_max_length`, or when that is `0`.
+pub(crate) fn inject<I: Injector + ?Sized>(
     context: &SpanContext,
-    out: &mut InjectedHeaders,
+    out: &mut HeaderWriter<'_, I>,
     tags_max_length: usize,
-) -> Option<&'static str> {
-    push_decimal(out.value_mut(), context.trace_id.low());
-    out.finish(Header::DatadogTraceId);
-    push_decimal(out.value_mut(), context.span_id.as_u64());
-    out.finish(Header::DatadogParentId);
+) {
+    out.set(
+        DATADOG_TRACE_ID,
+        itoa::Buffer::new().format(context.trace_id.low()),
+    );
+    out.set(
+        DATADOG_PARENT_ID,
+        itoa::Buffer::new().format(context.span_id.as_u64()),
+    );
     if let Some(priority) = context.sampling_priority {
-        push_signed_decimal(out.value_mut(), priority.value());
-        out.finish(Header::DatadogSamplingPriority);
+        out.set(
+            DATADOG_SAMPLING_PRIORITY,
+            itoa::Buffer::new().format(priority.value()),
+        );
     }
     if let Some(origin) = &context.origin {
-        out.push(Header::DatadogOrigin, origin.as_bytes());
+        out.set(DATADOG_ORIGIN, origin);
     }
-    match encode_tags(context, tags_max_length, out.value_mut()) {
-        Ok(true) => {
-            out.finish(Header::DatadogTags);
-            None
-        }
-        Ok(false) => None,
-        Err(error) => {
-            out.discard();
-            Some(error)
-        }
+    if encode_tags(context, tags_max_length, out.next_value()) {
+        out.send(DATADOG_TAGS);
     }
 }
 
-/// Appends the `x-datadog-tags` value to `out`; `Ok(false)` (nothing appended) when there are
-/// no tags; on `Err` nothing is appended either.
-fn encode_tags(
-    context: &SpanContext,
-    max_length: usize,
-    out: &mut Vec<u8>,
-) -> Result<bool, &'static str> {
+/// Writes the `x-datadog-tags` value to the empty `out`; `false` when there is nothing to send
+/// (no tags, a tag that breaks the grammar, over `max_length`, or propagation disabled).
+fn encode_tags(context: &SpanContext, max_length: usize, out: &mut String) -> bool {
     let high = context.trace_id.high();
-    let mut tags = context
+    let tags = context
         .propagation_tags
         .iter()
-        .filter(|(key, _)| *key != TID_TAG)
-        .peekable();
-    if high == 0 && tags.peek().is_none() {
-        return Ok(false);
-    }
-    if max_length == 0 {
-        return Err("disabled");
-    }
-    // Written while checked; a bad tag voids the header, whatever its length.
-    let start = out.len();
+        .filter(|(key, _)| *key != TID_TAG);
     for (key, value) in tags {
+        // A bad tag voids the header, whatever its length.
         if !tag_key_ok(key) || !tag_value_ok(value) {
-            out.truncate(start);
-            return Err("encoding_error");
+            return false;
         }
-        if out.len() > start {
-            out.push(b',');
+        if !out.is_empty() {
+            out.push(',');
         }
-        out.extend_from_slice(key.as_bytes());
-        out.push(b'=');
-        out.extend_from_slice(value.as_bytes());
+        out.push_str(key);
+        out.push('=');
+        out.push_str(value);
     }
     if high != 0 {
-        if out.len() > start {
-            out.push(b',');
+        if !out.is_empty() {
+            out.push(',');
         }
-        out.extend_from_slice(TID_TAG.as_bytes());
-        out.push(b'=');
-        push_hex16(out, high);
+        out.push_str(TID_TAG);
+        out.push('=');
+        push_hex(out, high.into(), 16);
     }
-    if out.len() - start > max_length {
-        out.truncate(start);
-        return Err("inject_max_size");
-    }
-    Ok(true)
+    !out.is_empty() && out.len() <= max_length
 }
 
 #[cfg(test)]
@@ -290,12 +261,15 @@ mod tests {
         let mut context = SpanContext::new(TraceId::from_parts(0xab, 1), SpanId::new(2));
         context.propagation_tags.insert(TID_TAG, "stale");
         context.propagation_tags.insert(DM_TAG, "-0");
-        let mut out = Vec::new();
-        assert_eq!(encode_tags(&context, 512, &mut out), Ok(true));
-        assert_eq!(out, b"_dd.p.dm=-0,_dd.p.tid=00000000000000ab");
+        let mut out = String::new();
+        assert!(encode_tags(&context, 512, &mut out));
+        assert_eq!(out, "_dd.p.dm=-0,_dd.p.tid=00000000000000ab");
+        for too_short in [0, 10] {
+            out.clear();
+            assert!(!encode_tags(&context, too_short, &mut out));
+        }
+        context.propagation_tags.insert("_dd.p.bad", "a,b");
         out.clear();
-        assert_eq!(encode_tags(&context, 10, &mut out), Err("inject_max_size"));
-        assert_eq!(encode_tags(&context, 0, &mut out), Err("disabled"));
-        assert!(out.is_empty());
+        assert!(!encode_tags(&context, 512, &mut out));
     }
 }

@@ -30,22 +30,22 @@ macro_rules! warn_once {
     }};
 }
 
+/// W3C optional white space, trimmed around header values and list members.
+const OWS: [char; 2] = [' ', '\t'];
+
 mod b3;
 mod b3multi;
 mod baggage;
 mod carrier;
 mod config;
 mod datadog;
-mod injected;
 mod names;
 mod number;
 #[cfg(feature = "opentelemetry")]
 mod opentelemetry;
 mod propagator;
-mod text;
 mod tracecontext;
 
 pub use carrier::{Extractor, Injector};
 pub use config::{DEFAULT_STYLES, ExtractBehavior, PropagationConfig, PropagatorBuilder, Style};
-pub use injected::InjectedHeaders;
 pub use propagator::Propagator;

@@ -37,8 +37,8 @@ impl Extractor for ExtractorAdapter<'_> {
 struct InjectorAdapter<'a>(&'a mut dyn OtelInjector);
 
 impl Injector for InjectorAdapter<'_> {
-    fn set(&mut self, name: &str, value: String) {
-        self.0.set(name, value);
+    fn set(&mut self, name: &str, value: &str) {
+        self.0.set(name, value.to_owned());
     }
 }
 

@@ -5,32 +5,9 @@ use std::sync::Arc;
 
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, SpanLink, TraceId};
 
-use super::carrier::{Extractor, Injector};
+use super::carrier::{Extractor, HeaderWriter, Injector};
 use super::config::{ExtractBehavior, PropagationConfig, PropagatorBuilder, Style};
-use super::injected::InjectedHeaders;
-use super::number::hex16;
 use super::{b3, b3multi, baggage, datadog, names, tracecontext};
-
-/// Room for the fixed-size values (ids, priority, `traceparent`, `tracestate` items) of every style.
-const FIXED_CAPACITY: usize = 256;
-
-/// Room for a usual baggage item (`key=value,`).
-const BAGGAGE_ITEM_CAPACITY: usize = 32;
-
-/// Room for the values of one injection without regrowing (escaping may still need more).
-fn capacity_hint(context: &SpanContext) -> usize {
-    let origin = context.origin.as_ref().map_or(0, String::len);
-    let tags: usize = context
-        .propagation_tags
-        .iter()
-        .map(|(key, value)| key.len() + value.len() + 2)
-        .sum();
-    let vendors: usize = context.tracestate_vendors.iter().map(|v| v.len() + 1).sum();
-    // A guess: walking the baggage costs more than one regrowth of the buffer would.
-    let baggage = context.baggage.len() * BAGGAGE_ITEM_CAPACITY;
-    // Origin and tags appear in both `x-datadog-*` and `tracestate`.
-    FIXED_CAPACITY + 2 * (origin + tags) + vendors + baggage
-}
 
 /// Extracts and injects trace context in the configured styles, as Datadog SDKs do.
 ///
@@ -123,7 +100,7 @@ impl Propagator {
     /// Like [`from_env`](Self::from_env), reading variables through `lookup` (tests, or settings
     /// kept elsewhere).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String> + 'static) -> Self {
-        Propagator::builder().env_source(lookup).build()
+        PropagatorBuilder::from_lookup(lookup).build()
     }
 
     /// A builder; settings made in code win over the environment.
@@ -313,10 +290,10 @@ impl Propagator {
                         let context = &mut primary.context;
                         context.tracestate_vendors = w3c.vendors();
                         if context.span_id != w3c.parent_id {
-                            context.last_parent_id = w3c
-                                .last_parent_id()
-                                .map(str::to_owned)
-                                .or_else(|| datadog_parent.map(|id| hex16(id.as_u64())));
+                            context.last_parent_id =
+                                w3c.last_parent_id().map(str::to_owned).or_else(|| {
+                                    datadog_parent.map(|id| format!("{:016x}", id.as_u64()))
+                                });
                             context.span_id = w3c.parent_id;
                         }
                     }
@@ -367,50 +344,28 @@ impl Propagator {
     }
 
     /// Writes `context` in every inject style (baggage even when the ids are zero).
+    ///
+    /// `x-datadog-tags` is left out when a tag breaks its grammar or the header would exceed
+    /// the `x-datadog-tags` length limit, as Datadog's SDKs do.
     pub fn inject<I: Injector + ?Sized>(&self, context: &SpanContext, carrier: &mut I) {
-        // The error is for callers that tag spans; plain injection has nowhere to put it.
-        let _ = self.inject_reporting(context, carrier);
-    }
-
-    /// Like [`inject`](Self::inject), returning the `_dd.propagation_error` value for the local
-    /// root span when `x-datadog-tags` could not be sent (`inject_max_size`, `encoding_error`,
-    /// `disabled`).
-    pub fn inject_reporting<I: Injector + ?Sized>(
-        &self,
-        context: &SpanContext,
-        carrier: &mut I,
-    ) -> Option<&'static str> {
-        let (headers, error) = self.format(context);
-        if !headers.is_empty() {
-            carrier.set_all(headers);
-        }
-        error
-    }
-
-    /// Every header of `context` in the inject styles, formatted in one buffer.
-    fn format(&self, context: &SpanContext) -> (InjectedHeaders, Option<&'static str>) {
         let config = &self.inner.config;
-        let mut headers = InjectedHeaders::with_capacity(capacity_hint(context));
+        let mut out = HeaderWriter::new(carrier);
         if self.inner.inject_baggage && !context.baggage.is_empty() {
             let limits = (config.baggage_max_items, config.baggage_max_bytes);
-            baggage::inject(&context.baggage, &mut headers, limits);
+            baggage::inject(&context.baggage, &mut out, limits);
         }
         if !context.is_valid() {
-            return (headers, None);
+            return;
         }
-        let mut error = None;
         for style in &self.inner.trace_inject {
             match style {
-                Style::Datadog => {
-                    error = datadog::inject(context, &mut headers, config.tags_max_length);
-                }
-                Style::TraceContext => tracecontext::inject(context, &mut headers),
-                Style::B3Multi => b3multi::inject(context, &mut headers),
-                Style::B3 => b3::inject(context, &mut headers),
+                Style::Datadog => datadog::inject(context, &mut out, config.tags_max_length),
+                Style::TraceContext => tracecontext::inject(context, &mut out),
+                Style::B3Multi => b3multi::inject(context, &mut out),
+                Style::B3 => b3::inject(context, &mut out),
                 Style::Baggage => {}
             }
         }
-        (headers, error)
     }
 }
 
@@ -423,9 +378,8 @@ mod tests {
     const GOOGLE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
 
     fn on_cloud_run(styles: &[Style]) -> Propagator {
-        Propagator::builder()
+        PropagatorBuilder::from_lookup(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
             .styles(styles.iter().copied())
-            .env_source(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
             .build()
     }
 
@@ -482,11 +436,11 @@ mod tests {
             ("x-datadog-parent-id", "5"),
             ("x-datadog-sampling-priority", "1"),
         ]);
-        let w3c_first = Propagator::builder()
-            .styles([Style::TraceContext, Style::Datadog])
-            .extract_first(true)
-            .env_source(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
-            .build();
+        let w3c_first =
+            PropagatorBuilder::from_lookup(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
+                .styles([Style::TraceContext, Style::Datadog])
+                .extract_first(true)
+                .build();
         let context = w3c_first.extract(&both).unwrap();
         assert!(context.is_valid());
         assert_eq!(context.trace_id.low(), 0xa3ce_929d_0e0e_4736);
@@ -495,18 +449,17 @@ mod tests {
     #[test]
     fn the_switch_continues_or_ignores() {
         let incoming = headers(&[("traceparent", GOOGLE)]);
-        let continued = Propagator::builder()
-            .foreign_tracecontext(ExtractBehavior::Continue)
-            .env_source(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
-            .build()
-            .extract(&incoming)
-            .unwrap();
+        let continued =
+            PropagatorBuilder::from_lookup(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
+                .foreign_tracecontext(ExtractBehavior::Continue)
+                .build()
+                .extract(&incoming)
+                .unwrap();
         assert!(continued.is_valid());
         assert_eq!(continued.sampling_priority, Some(SamplingPriority::new(0)));
 
-        let ignored = Propagator::builder()
+        let ignored = PropagatorBuilder::from_lookup(|_| None)
             .foreign_tracecontext(ExtractBehavior::Ignore)
-            .env_source(|_| None)
             .build()
             .extract(&incoming)
             .unwrap();
@@ -514,22 +467,21 @@ mod tests {
         assert!(ignored.span_links.is_empty());
 
         // Off Cloud Run, the default continues as Datadog's SDKs do.
-        let elsewhere = Propagator::builder().env_source(|_| None).build();
+        let elsewhere = PropagatorBuilder::from_lookup(|_| None).build();
         assert!(elsewhere.extract(&incoming).unwrap().is_valid());
     }
 
     #[test]
     fn the_global_behaviour_still_rules() {
         let incoming = headers(&[("traceparent", GOOGLE)]);
-        let ignore_all = Propagator::builder()
-            .extract_behavior(ExtractBehavior::Ignore)
-            .env_source(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
-            .build();
+        let ignore_all =
+            PropagatorBuilder::from_lookup(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
+                .extract_behavior(ExtractBehavior::Ignore)
+                .build();
         assert!(ignore_all.extract(&incoming).is_none());
-        let restart_all = Propagator::builder()
+        let restart_all = PropagatorBuilder::from_lookup(|_| None)
             .extract_behavior(ExtractBehavior::Restart)
             .foreign_tracecontext(ExtractBehavior::Ignore)
-            .env_source(|_| None)
             .build();
         assert_eq!(restart_all.extract(&incoming).unwrap().span_links.len(), 1);
     }

@@ -4,15 +4,11 @@ use std::borrow::Cow;
 
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId};
 
-use super::carrier::Extractor;
+use super::OWS;
+use super::carrier::{Extractor, HeaderWriter, Injector};
 use super::datadog::{DM_TAG, TID_TAG};
-use super::injected::InjectedHeaders;
-use super::names::Header;
 use super::names::{TRACEPARENT, TRACESTATE};
-use super::number::{
-    parse_decimal_i32, parse_lower_hex, push_hex16, push_hex32, push_signed_decimal,
-};
-use super::text::{split, split_once, trim_ows};
+use super::number::{parse_lower_hex, push_hex};
 
 const MAX_MEMBERS: usize = 32;
 const MAX_STATE_BYTES: usize = 512;
@@ -53,7 +49,7 @@ pub(crate) fn extract<'a, E: Extractor + ?Sized>(carrier: &'a E) -> Option<W3cCo
     let mut state_valid = true;
     carrier.get_all(TRACESTATE, &mut |value| match value {
         None => state_valid = false,
-        Some(line) if trim_ows(line).is_empty() => {}
+        Some(line) if line.trim_matches(OWS).is_empty() => {}
         Some(line) => match &mut raw_state {
             None => raw_state = Some(Cow::Borrowed(line)),
             Some(joined) => {
@@ -92,14 +88,16 @@ pub(crate) fn extract<'a, E: Extractor + ?Sized>(carrier: &'a E) -> Option<W3cCo
 }
 
 fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, bool)> {
-    let bytes = trim_ows(value).as_bytes();
+    let value = value.trim_matches(OWS);
+    let bytes = value.as_bytes();
     if bytes.len() < 55 || bytes[2] != b'-' || bytes[35] != b'-' || bytes[52] != b'-' {
         return None;
     }
-    let version = parse_lower_hex(&bytes[0..2])?;
-    let trace_id = parse_lower_hex(&bytes[3..35])?;
-    let parent_id = parse_lower_hex(&bytes[36..52])? as u64;
-    let flags = parse_lower_hex(&bytes[53..55])?;
+    // `get`, not indexing: a multi-byte character may straddle a field boundary.
+    let version = parse_lower_hex(value.get(0..2)?)?;
+    let trace_id = parse_lower_hex(value.get(3..35)?)?;
+    let parent_id = parse_lower_hex(value.get(36..52)?)? as u64;
+    let flags = parse_lower_hex(value.get(53..55)?)?;
     let shape_ok = match version {
         0xff => false,
         0x00 => bytes.len() == 55,
@@ -117,8 +115,8 @@ fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, bool)> {
 
 /// The list-members of a tracestate: split on `,`, OWS trimmed, empty ones dropped.
 fn members(raw: &str) -> impl Iterator<Item = &str> + Clone {
-    split(raw, b',')
-        .map(trim_ows)
+    raw.split(',')
+        .map(|member| member.trim_matches(OWS))
         .filter(|member| !member.is_empty())
 }
 
@@ -147,15 +145,15 @@ impl W3cContext<'_> {
     fn dd_items(&self) -> impl Iterator<Item = (&str, &str)> {
         self.dd_member()
             .into_iter()
-            .flat_map(|member| split(member, b';'))
-            .filter_map(|item| split_once(item, b':'))
+            .flat_map(|member| member.split(';'))
+            .filter_map(|item| item.split_once(':'))
     }
 
     fn resolve_priority(&self) -> (SamplingPriority, DecisionMaker) {
         let s = self
             .dd_items()
             .filter(|(key, _)| *key == "s")
-            .filter_map(|(_, value)| parse_decimal_i32(value))
+            .filter_map(|(_, value)| value.parse::<i32>().ok())
             .last();
         let (priority, dm) = match (self.sampled, s) {
             (true, None) => (1, DecisionMaker::Unchanged),
@@ -251,40 +249,40 @@ impl W3cContext<'_> {
     }
 }
 
-/// Formats `traceparent` and `tracestate`.
-pub(crate) fn inject(context: &SpanContext, out: &mut InjectedHeaders) {
-    let value = out.value_mut();
-    value.extend_from_slice(b"00-");
-    push_hex32(value, context.trace_id.as_u128());
-    value.push(b'-');
-    push_hex16(value, context.span_id.as_u64());
+/// Sets `traceparent` and `tracestate`.
+pub(crate) fn inject<I: Injector + ?Sized>(context: &SpanContext, out: &mut HeaderWriter<'_, I>) {
     let flags = if context.is_sampled() == Some(true) {
-        b"-01"
+        "01"
     } else {
-        b"-00"
+        "00"
     };
-    value.extend_from_slice(flags);
-    out.finish(Header::Traceparent);
-    let start = out.value_start();
-    push_tracestate(context, out.value_mut(), start);
-    out.finish(Header::Tracestate);
+    let value = out.next_value();
+    value.push_str("00-");
+    push_hex(value, context.trace_id.as_u128(), 32);
+    value.push('-');
+    push_hex(value, context.span_id.as_u64().into(), 16);
+    value.push('-');
+    value.push_str(flags);
+    out.send(TRACEPARENT);
+    write_tracestate(context, out.next_value());
+    out.send(TRACESTATE);
 }
 
-/// Appends the `tracestate` value to `out`, where it starts at `start`.
-fn push_tracestate(context: &SpanContext, out: &mut Vec<u8>, start: usize) {
-    out.extend_from_slice(b"dd=");
+/// Writes the `tracestate` value to the empty `out`.
+fn write_tracestate(context: &SpanContext, out: &mut String) {
+    out.push_str("dd=");
     if let Some(priority) = context.sampling_priority {
-        out.extend_from_slice(b"s:");
-        push_signed_decimal(out, priority.value());
-        out.push(b';');
+        out.push_str("s:");
+        out.push_str(itoa::Buffer::new().format(priority.value()));
+        out.push(';');
     }
     if let Some(origin) = context.origin.as_deref().filter(|o| !o.is_empty()) {
-        out.extend_from_slice(b"o:");
+        out.push_str("o:");
         push_origin(out, origin);
-        out.push(b';');
+        out.push(';');
     }
-    out.extend_from_slice(b"p:");
-    push_hex16(out, context.span_id.as_u64());
+    out.push_str("p:");
+    push_hex(out, context.span_id.as_u64().into(), 16);
     for (key, value) in context.propagation_tags.iter() {
         let Some(name) = key.strip_prefix("_dd.p.") else {
             continue;
@@ -293,102 +291,60 @@ fn push_tracestate(context: &SpanContext, out: &mut Vec<u8>, start: usize) {
             continue;
         }
         let mark = out.len();
-        out.extend_from_slice(b";t.");
+        out.push_str(";t.");
         push_tag_key(out, name);
-        out.push(b':');
+        out.push(':');
         push_tag_value(out, value);
-        if out.len() - start > MAX_DD_MEMBER {
+        if out.len() > MAX_DD_MEMBER {
             out.truncate(mark);
         }
     }
-    let mut count = 1;
-    for vendor in &context.tracestate_vendors {
-        if count == MAX_MEMBERS {
-            break;
-        }
-        if is_dd(vendor) || vendor.is_empty() {
-            continue;
-        }
-        out.push(b',');
-        out.extend_from_slice(vendor.as_bytes());
-        count += 1;
-    }
-}
-
-/// How `tracestate` rewrites each ASCII byte of a `dd=` value: visible ASCII (from `first`) is
-/// kept but for the listed replacements; everything else becomes `_`.
-const fn byte_map(first: u8, replacements: &[(u8, u8)]) -> [u8; 128] {
-    let mut map = [b'_'; 128];
-    let mut byte = first;
-    while byte <= 0x7e {
-        map[byte as usize] = byte;
-        byte += 1;
-    }
-    let mut index = 0;
-    while index < replacements.len() {
-        map[replacements[index].0 as usize] = replacements[index].1;
-        index += 1;
-    }
-    map
-}
-
-static ORIGIN_MAP: [u8; 128] = byte_map(
-    0x21,
-    &[(b',', b'_'), (b';', b'_'), (b'~', b'_'), (b'=', b'~')],
-);
-static TAG_KEY_MAP: [u8; 128] = byte_map(0x20, &[(b',', b'_'), (b'=', b'_'), (b' ', b'_')]);
-static TAG_VALUE_MAP: [u8; 128] = byte_map(
-    0x20,
-    &[(b',', b'_'), (b';', b'_'), (b'~', b'_'), (b'=', b'~')],
-);
-
-/// Whether `map` keeps every byte of `text` as it is (the usual case: one copy suffices).
-fn unchanged(text: &str, map: &[u8; 128]) -> bool {
-    text.bytes().all(|b| b < 0x80 && map[usize::from(b)] == b)
-}
-
-/// Appends `text` with ASCII bytes rewritten by `map` and each other character replaced by `_`.
-fn push_mapped(out: &mut Vec<u8>, text: &str, map: &[u8; 128]) {
-    if unchanged(text, map) {
-        out.extend_from_slice(text.as_bytes());
-        return;
-    }
-    for byte in text.bytes() {
-        if byte < 0x80 {
-            out.push(map[usize::from(byte)]);
-        } else if byte & 0xc0 != 0x80 {
-            // The first byte of a multi-byte character; its continuation bytes are skipped.
-            out.push(b'_');
-        }
+    let vendors = context
+        .tracestate_vendors
+        .iter()
+        .filter(|vendor| !vendor.is_empty() && !is_dd(vendor))
+        .take(MAX_MEMBERS - 1);
+    for vendor in vendors {
+        out.push(',');
+        out.push_str(vendor);
     }
 }
 
 /// `o:` value: `,` `;` `~` and runs of characters outside 0x21–0x7E become `_`, `=` becomes `~`.
-fn push_origin(out: &mut Vec<u8>, origin: &str) {
-    if unchanged(origin, &ORIGIN_MAP) {
-        out.extend_from_slice(origin.as_bytes());
-        return;
-    }
+fn push_origin(out: &mut String, origin: &str) {
     let mut in_run = false;
     for c in origin.chars() {
         if ('\x21'..='\x7e').contains(&c) {
             in_run = false;
-            out.push(ORIGIN_MAP[c as usize]);
+            out.push(match c {
+                ',' | ';' | '~' => '_',
+                '=' => '~',
+                c => c,
+            });
         } else if !in_run {
             in_run = true;
-            out.push(b'_');
+            out.push('_');
         }
     }
 }
 
 /// `t.<key>`: `,` `=` space and characters outside 0x20–0x7E become `_`.
-fn push_tag_key(out: &mut Vec<u8>, key: &str) {
-    push_mapped(out, key, &TAG_KEY_MAP);
+fn push_tag_key(out: &mut String, key: &str) {
+    out.extend(key.chars().map(|c| match c {
+        ',' | '=' | ' ' => '_',
+        '\x20'..='\x7e' => c,
+        _ => '_',
+    }));
 }
 
 /// `t.*` value: `,` `;` `~` and characters outside 0x20–0x7E become `_`, `=` becomes `~`.
-fn push_tag_value(out: &mut Vec<u8>, value: &str) {
-    push_mapped(out, value, &TAG_VALUE_MAP);
+fn push_tag_value(out: &mut String, value: &str) {
+    out.extend(value.chars().map(|c| match c {
+        ',' | ';' | '~' => '_',
+        '=' => '~',
+        '\x20'..='\x7e' => c,
+        _ => '_',
+    }));
 }
 
 #[cfg(test)]
@@ -433,35 +389,31 @@ mod tests {
             "\u{800}\u{10ffff}=",
         ] {
             for value in [false, true] {
-                let mut out = Vec::new();
+                let mut out = String::new();
                 if value {
                     push_tag_value(&mut out, text);
                 } else {
                     push_tag_key(&mut out, text);
                 }
-                assert_eq!(
-                    String::from_utf8(out).unwrap(),
-                    reference(text, value),
-                    "{text:?}"
-                );
+                assert_eq!(out, reference(text, value), "{text:?}");
             }
         }
     }
 
     #[test]
     fn sanitisers() {
-        let mut out = Vec::new();
+        let mut out = String::new();
         push_origin(&mut out, "synthetics~;=web,z\u{e9}\u{e9} x");
-        assert_eq!(out, b"synthetics__~web_z_x");
+        assert_eq!(out, "synthetics__~web_z_x");
         out.clear();
         push_tag_value(&mut out, "\u{dc}w\u{dc}=");
-        assert_eq!(out, b"_w_~");
+        assert_eq!(out, "_w_~");
         out.clear();
         push_tag_key(&mut out, "a=b c,\u{e9}\u{1f600}\u{7f}");
-        assert_eq!(out, b"a_b_c____");
+        assert_eq!(out, "a_b_c____");
         out.clear();
         push_origin(&mut out, "rum");
         push_tag_value(&mut out, "-4 x");
-        assert_eq!(out, b"rum-4 x");
+        assert_eq!(out, "rum-4 x");
     }
 }

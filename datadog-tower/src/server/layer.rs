@@ -146,7 +146,7 @@ impl ServerShared {
 ///
 /// let layer = DatadogServerLayer::builder()
 ///     .propagator(Propagator::from_env())
-///     .config(HttpConfig::from_env().with_query_string(false))
+///     .config(HttpConfig::from_env().query_string(false))
 ///     .component("my-framework")
 ///     .build();
 /// # let _ = layer;
