@@ -133,47 +133,13 @@ fn push_f64_shortest(buf: &mut Vec<u8>, value: f64) {
 /// Appends an integer.
 #[inline]
 pub(crate) fn push_i64(buf: &mut Vec<u8>, value: i64) {
-    if value < 0 {
-        buf.push(b'-');
-    }
-    push_u64(buf, value.unsigned_abs());
+    buf.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// Appends an unsigned integer.
-///
-/// Written here rather than through `itoa`: copying `itoa`'s few bytes into the buffer is a call
-/// to libc's `memcpy`, which costs more than the digits themselves (this runs once per value of
-/// every packed and plain metric message).
 #[inline]
 pub(crate) fn push_u64(buf: &mut Vec<u8>, value: u64) {
-    if value < 100_000_000 {
-        // Up to 8 digits gathered in a register, most significant in the lowest byte, then
-        // stored as one 8-byte block and the excess cut off. (Building them in a stack array and
-        // copying that would stall on store forwarding.)
-        let mut word = 0u64;
-        let mut len = 0;
-        let mut rest = value;
-        loop {
-            word = (word << 8) | u64::from(b'0' + (rest % 10) as u8);
-            len += 1;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        let start = buf.len();
-        buf.extend_from_slice(&word.to_le_bytes());
-        buf.truncate(start + len);
-        return;
-    }
-    let start = buf.len();
-    let mut rest = value;
-    // Least significant digit first, then reversed in place.
-    while rest > 0 {
-        buf.push(b'0' + (rest % 10) as u8);
-        rest /= 10;
-    }
-    buf[start..].reverse();
+    buf.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// Appends the `|@rate` field when the rate is below 1.
