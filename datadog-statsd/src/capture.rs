@@ -77,3 +77,93 @@ impl Capture {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::UdpSocket;
+    use std::time::Duration;
+
+    use crate::{Cardinality, Event, Metric, ServiceCheck, Statsd, StatsdBuilder, Status};
+
+    /// The same calls on any client.
+    fn calls(statsd: &Statsd) {
+        for i in 0..3 {
+            statsd.count_with_tags("hits", 1, &["route:/a b"]);
+            statsd.distribution("latency", f64::from(i) + 0.5);
+            statsd.set("users", "ann");
+        }
+        statsd.gauge("temp", -1.5);
+        statsd.send(&Metric::gauge("at", 2.0).timestamp(9));
+        statsd.send(&Metric::count("card", 1).cardinality(Cardinality::High));
+        statsd.count("", 1);
+        statsd.event(&Event::new("title", "text")).unwrap();
+        statsd
+            .service_check(&ServiceCheck::new("up", Status::Warning))
+            .unwrap();
+    }
+
+    fn configured() -> StatsdBuilder {
+        StatsdBuilder::new()
+            .namespace("app")
+            .tag("env:test")
+            .container_id("abc")
+            .telemetry(false)
+            .background_thread(false)
+    }
+
+    #[test]
+    fn captures_exactly_what_a_socket_receives() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let sending = configured()
+            .url(&format!("udp://{}", socket.local_addr().unwrap()))
+            .build();
+        calls(&sending);
+        sending.flush();
+        let mut buf = vec![0; 65_536];
+        let len = socket.recv(&mut buf).unwrap();
+        let received: Vec<String> = String::from_utf8_lossy(&buf[..len])
+            .lines()
+            .map(str::to_owned)
+            .collect();
+
+        let (capturing, capture) = configured().build_capturing();
+        calls(&capturing);
+        assert_eq!(capture.lines(), received);
+        assert!(received.contains(&"app.hits:3|c|#route:/a_b,env:test|c:ci-abc".to_owned()));
+        assert_eq!(capturing.stats().invalid, 1, "the empty name is refused");
+        assert_eq!(capturing.stats().packets_sent, 1);
+    }
+
+    #[test]
+    fn take_forgets_and_a_dropped_client_leaves_its_last_lines() {
+        let (statsd, capture) = Statsd::capturing();
+        statsd.increment("a");
+        assert_eq!(capture.take(), ["a:1|c"]);
+        assert!(capture.take().is_empty());
+        statsd.increment("b");
+        drop(statsd);
+        assert_eq!(capture.lines(), ["b:1|c"], "dropping the client flushed it");
+    }
+
+    #[test]
+    fn full_datagrams_are_captured_as_they_fill() {
+        let (statsd, capture) = StatsdBuilder::new()
+            .aggregation(false)
+            .max_payload(64)
+            .build_capturing();
+        for i in 0..12 {
+            statsd.count(&format!("metric.{}", i % 10), 1);
+        }
+        assert_eq!(
+            statsd.stats().packets_sent,
+            2,
+            "two full datagrams went out"
+        );
+        assert_eq!(capture.lines().len(), 12);
+        statsd.count(&"x".repeat(100), 1);
+        assert_eq!(statsd.stats().invalid, 1, "too long for a datagram");
+    }
+}
