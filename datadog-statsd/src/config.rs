@@ -443,36 +443,29 @@ pub(crate) fn parse_url(url: &str) -> Result<Endpoint, String> {
         }
         return Ok(Endpoint::Udp { host, port });
     }
-    for (scheme, stream) in [
-        ("unixstream://", true),
-        ("unixgram://", false),
-        ("unix://", false),
-    ] {
+    for scheme in ["unixstream://", "unixgram://", "unix://"] {
         if let Some(path) = url.strip_prefix(scheme) {
             if path.is_empty() {
                 return Err("no socket path".into());
             }
-            return unix_endpoint(path, stream);
+            #[cfg(unix)]
+            {
+                let path = std::path::PathBuf::from(path);
+                return Ok(if scheme == "unixstream://" {
+                    Endpoint::UnixStream(path)
+                } else {
+                    Endpoint::UnixDatagram(path)
+                });
+            }
+            #[cfg(not(unix))]
+            {
+                return Err(format!(
+                    "{scheme} needs Unix domain sockets, which this platform does not have"
+                ));
+            }
         }
     }
     Err("expected udp://, unix://, unixgram:// or unixstream://".into())
-}
-
-/// The Unix socket at `path`: a stream or a datagram socket.
-#[cfg(unix)]
-fn unix_endpoint(path: &str, stream: bool) -> Result<Endpoint, String> {
-    let path = std::path::PathBuf::from(path);
-    Ok(if stream {
-        Endpoint::UnixStream(path)
-    } else {
-        Endpoint::UnixDatagram(path)
-    })
-}
-
-/// No Unix sockets on this platform.
-#[cfg(not(unix))]
-fn unix_endpoint(_path: &str, _stream: bool) -> Result<Endpoint, String> {
-    Err("Unix domain sockets are not available on this platform".into())
 }
 
 #[cfg(test)]
