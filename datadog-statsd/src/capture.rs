@@ -25,7 +25,8 @@ impl CapturedLines {
 /// [`crate::StatsdBuilder::build_capturing`]; cheap to clone.
 ///
 /// Reading flushes the client first (like [`crate::Statsd::flush`]), so aggregated values and a
-/// partly filled datagram are included.
+/// partly filled datagram are included. Aggregated lines come after the lines sent as they were
+/// made, in the aggregator's order rather than the calls' order: sort before comparing several.
 ///
 /// ```
 /// use datadog_statsd::Statsd;
