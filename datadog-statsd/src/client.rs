@@ -39,7 +39,7 @@ impl std::fmt::Debug for Statsd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Statsd")
             .field(
-                "destination",
+                "endpoint",
                 &format_args!("{}", self.pipeline.link.destination()),
             )
             .field("max_payload", &self.pipeline.max_payload)
