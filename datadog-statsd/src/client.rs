@@ -1,25 +1,18 @@
-//! The [`Statsd`] client: hot path, flushing, background timer, cadence interop.
+//! The [`Statsd`] client and its [`MetricHandle`]s: the public API over the send pipeline.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::aggregation::{Aggregator, Limits, Slot};
-use crate::buffer::{Batch, Pushed};
+use crate::aggregation::Slot;
+use crate::cadence_sink::StatsdSink;
+use crate::capture::{Capture, CapturedLines};
 use crate::config::{Profile, StatsdBuilder};
-use crate::context_cache;
 use crate::event::Event;
-use crate::format::{
-    join_tags, push_f64, push_i64, push_name, push_rate, push_set_member, push_tags, push_u64,
-    sanitise_external_env,
-};
-use crate::message::{Cardinality, Error, Metric, MetricType, MetricValue};
+use crate::message::{Error, Metric, MetricType, MetricValue};
+use crate::pipeline::{Destination, Pipeline, push_value};
 use crate::service_check::ServiceCheck;
-use crate::telemetry::{Counters, Stats};
-use crate::transport::{Dropped, Transport};
-
-/// Source of [`Inner::id`].
-static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+use crate::telemetry::Stats;
+use crate::transport::Transport;
 
 /// A DogStatsD client. Cheap to clone (an `Arc` inside); every clone shares one buffer, one
 /// aggregator and one socket. Calls never block on I/O and never fail: problems are counted
@@ -34,84 +27,23 @@ static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new
 /// let statsd = Statsd::builder().url("udp://127.0.0.1:8125").build();
 /// statsd.distribution("our-sample-app.sample-metric", 1.0);
 /// statsd.count_with_tags("page.views", 1, &["route:/users"]);
-/// statsd.send(&Metric::gauge("queue.depth", 12.0).with_timestamp(1_700_000_000));
+/// statsd.send(&Metric::gauge("queue.depth", 12.0).timestamp(1_700_000_000));
 /// statsd.flush();
 /// ```
 #[derive(Clone)]
 pub struct Statsd {
-    inner: Arc<Inner>,
+    pipeline: Arc<Pipeline>,
 }
 
 impl std::fmt::Debug for Statsd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Statsd")
-            .field("endpoint", self.inner.link.transport.endpoint())
-            .field("max_payload", &self.inner.max_payload)
+            .field(
+                "endpoint",
+                &format_args!("{}", self.pipeline.link.destination()),
+            )
+            .field("max_payload", &self.pipeline.max_payload)
             .finish_non_exhaustive()
-    }
-}
-
-struct Inner {
-    /// Unique per client, for the per-thread context cache.
-    id: u64,
-    namespace: Box<str>,
-    /// The client's tags, sanitised and comma-joined.
-    constant_tags: Box<str>,
-    /// `|c:…|e:…` appended to every message.
-    suffix: Box<[u8]>,
-    cardinality: Option<Cardinality>,
-    aggregator: Option<Aggregator>,
-    extended_aggregation: bool,
-    profile: Profile,
-    max_payload: usize,
-    batch: Mutex<Batch>,
-    link: Link,
-    /// The background thread, woken to stop.
-    worker: Mutex<Option<std::thread::Thread>>,
-    /// One bit per [`Error`] kind already logged.
-    warned: AtomicU32,
-    telemetry_tags: Option<String>,
-    stopped: AtomicBool,
-}
-
-/// The socket and the counters.
-struct Link {
-    transport: Transport,
-    counters: Counters,
-    /// The destination could not be reached and that was logged; cleared by the next datagram
-    /// that goes out, so a later outage is logged again.
-    unreachable_warned: AtomicBool,
-}
-
-impl Link {
-    fn transmit(&self, datagram: &[u8]) {
-        match self.transport.send(datagram) {
-            Ok(()) => {
-                self.counters.sent(datagram.len());
-                if self.unreachable_warned.load(Ordering::Relaxed) {
-                    self.unreachable_warned.store(false, Ordering::Relaxed);
-                }
-            }
-            Err(failure) => {
-                match failure.kind {
-                    Dropped::Unreachable => self.counters.dropped_unreachable(datagram.len()),
-                    Dropped::Full | Dropped::Failed => {
-                        self.counters.dropped_writer(datagram.len());
-                    }
-                }
-                // A full queue is the receiver being busy (counted); anything else means it
-                // cannot be reached: say so once, with the error.
-                if failure.kind != Dropped::Full
-                    && !self.unreachable_warned.swap(true, Ordering::Relaxed)
-                {
-                    datadog_env::warn(&format!(
-                        "cannot send DogStatsD datagrams to {} ({}); they are dropped and counted until it can be reached",
-                        self.transport.endpoint(),
-                        failure.error
-                    ));
-                }
-            }
-        }
     }
 }
 
@@ -129,71 +61,41 @@ impl Statsd {
         StatsdBuilder::from_env()
     }
 
+    /// A client that keeps what it sends instead of sending it, for tests: the returned
+    /// [`Capture`] reads the exact lines. It starts from [`StatsdBuilder::new`] (the environment
+    /// is not read, so tests do not depend on it); [`StatsdBuilder::build_capturing`] takes any
+    /// other configuration.
+    ///
+    /// ```
+    /// use datadog_statsd::{Event, Statsd};
+    ///
+    /// let (statsd, capture) = Statsd::capturing();
+    /// statsd.distribution_with_tags("request.latency", 12.5, &["route:/users/{id}"]);
+    /// statsd.event(&Event::new("Deployed", "version 42")).unwrap();
+    /// assert_eq!(
+    ///     capture.lines(),
+    ///     ["_e{8,10}:Deployed|version 42", "request.latency:12.5|d|#route:/users/_id_"]
+    /// );
+    /// ```
+    pub fn capturing() -> (Statsd, Capture) {
+        StatsdBuilder::new().build_capturing()
+    }
+
     pub(crate) fn from_builder(builder: &StatsdBuilder) -> Statsd {
-        let max_payload = builder.payload_limit();
-        let mut suffix = Vec::new();
-        if let Some(origin) = builder.origin() {
-            suffix.extend_from_slice(b"|c:");
-            push_set_member(&mut suffix, &origin);
-        }
-        if let Some(external) = builder.external_env.as_deref().map(sanitise_external_env)
-            && !external.is_empty()
-        {
-            suffix.extend_from_slice(b"|e:");
-            suffix.extend_from_slice(external.as_bytes());
-        }
-        let all_tags: Vec<&str> = builder
-            .env_tags
-            .iter()
-            .chain(&builder.tags)
-            .map(String::as_str)
-            .collect();
-        let constant_tags = join_tags(&all_tags);
         let transport = Transport::new(builder.endpoint.clone(), builder.reconnect_interval);
-        let telemetry_tags = builder.telemetry.then(|| {
-            let mut tags = format!(
-                "client:rust,client_version:{},client_transport:{}",
-                env!("CARGO_PKG_VERSION"),
-                builder.endpoint.telemetry_name()
-            );
-            if !constant_tags.is_empty() {
-                tags.push(',');
-                tags.push_str(&constant_tags);
-            }
-            tags
-        });
-        let compat = builder.profile == Profile::ServerlessCompat;
-        let inner = Arc::new(Inner {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            namespace: builder.namespace.clone().into(),
-            constant_tags: constant_tags.into(),
-            suffix: suffix.into(),
-            cardinality: builder.cardinality,
-            aggregator: builder.aggregation.then(|| {
-                Aggregator::new(Limits {
-                    max_contexts: builder.max_contexts,
-                    max_samples: builder.max_samples_per_context,
-                })
-            }),
-            // The compat receiver keeps only the first packed value.
-            extended_aggregation: builder.extended_aggregation && !compat,
-            profile: builder.profile,
-            max_payload,
-            batch: Mutex::new(Batch::new(max_payload)),
-            link: Link {
-                transport,
-                counters: Counters::default(),
-                unreachable_warned: AtomicBool::new(false),
-            },
-            worker: Mutex::new(None),
-            warned: AtomicU32::new(0),
-            telemetry_tags,
-            stopped: AtomicBool::new(false),
-        });
-        if builder.background_thread {
-            spawn_worker(&inner, builder);
+        Statsd {
+            pipeline: Pipeline::new(builder, Destination::Socket(transport)),
         }
-        Statsd { inner }
+    }
+
+    /// A client whose datagrams go to a [`Capture`]; no background thread, so what is captured
+    /// depends only on the calls made.
+    pub(crate) fn capturing_from_builder(builder: &StatsdBuilder) -> (Statsd, Capture) {
+        let lines = Arc::new(CapturedLines::default());
+        let builder = builder.clone().background_thread(false);
+        let pipeline = Pipeline::new(&builder, Destination::Capture(Arc::clone(&lines)));
+        let capture = Capture::new(lines, &pipeline);
+        (Statsd { pipeline }, capture)
     }
 
     /// Sends a metric with every option ([`Metric`] builds it).
@@ -202,8 +104,11 @@ impl Statsd {
         // The one-byte fields go as arguments, read where the metric was just built: read back
         // from memory, the compiler widens them into a load that overlaps other stores, which
         // the CPU cannot serve until those stores complete.
-        if let Err(error) = self.inner.metric(metric, metric.kind, metric.cardinality) {
-            self.inner.reject(&error);
+        if let Err(error) = self
+            .pipeline
+            .metric(metric, metric.kind, metric.cardinality)
+        {
+            self.pipeline.reject(&error);
         }
     }
 
@@ -214,7 +119,7 @@ impl Statsd {
 
     /// Adds `value` to a count, with tags.
     pub fn count_with_tags(&self, name: &str, value: i64, tags: &[&str]) {
-        self.send(&Metric::count(name, value).with_tags(tags));
+        self.send(&Metric::count(name, value).tags(tags));
     }
 
     /// Adds 1 to a count.
@@ -234,7 +139,7 @@ impl Statsd {
 
     /// Sets a gauge, with tags.
     pub fn gauge_with_tags(&self, name: &str, value: f64, tags: &[&str]) {
-        self.send(&Metric::gauge(name, value).with_tags(tags));
+        self.send(&Metric::gauge(name, value).tags(tags));
     }
 
     /// Records a histogram value.
@@ -244,7 +149,7 @@ impl Statsd {
 
     /// Records a histogram value, with tags.
     pub fn histogram_with_tags(&self, name: &str, value: f64, tags: &[&str]) {
-        self.send(&Metric::histogram(name, value).with_tags(tags));
+        self.send(&Metric::histogram(name, value).tags(tags));
     }
 
     /// Records a distribution value (the type serverless apps should use).
@@ -254,7 +159,7 @@ impl Statsd {
 
     /// Records a distribution value, with tags.
     pub fn distribution_with_tags(&self, name: &str, value: f64, tags: &[&str]) {
-        self.send(&Metric::distribution(name, value).with_tags(tags));
+        self.send(&Metric::distribution(name, value).tags(tags));
     }
 
     /// Adds a member to a set.
@@ -264,7 +169,7 @@ impl Statsd {
 
     /// Adds a member to a set, with tags.
     pub fn set_with_tags(&self, name: &str, member: &str, tags: &[&str]) {
-        self.send(&Metric::set(name, member).with_tags(tags));
+        self.send(&Metric::set(name, member).tags(tags));
     }
 
     /// Records a duration, in milliseconds.
@@ -274,42 +179,42 @@ impl Statsd {
 
     /// Records a duration, in milliseconds, with tags.
     pub fn timing_with_tags(&self, name: &str, duration: Duration, tags: &[&str]) {
-        self.send(&Metric::timing(name, duration).with_tags(tags));
+        self.send(&Metric::timing(name, duration).tags(tags));
     }
 
     /// Sends an event. Refused (and counted) when the title is empty, the receiver profile has
     /// no events, or it does not fit one datagram.
     pub fn event(&self, event: &Event<'_>) -> Result<(), Error> {
-        let inner = &*self.inner;
-        let result = if inner.profile == Profile::ServerlessCompat {
+        let pipeline = &*self.pipeline;
+        let result = if pipeline.profile == Profile::ServerlessCompat {
             Err(Error::Unsupported("an event"))
         } else {
             let mut line = Vec::new();
             event
-                .write(&mut line, &inner.constant_tags, &inner.suffix)
-                .and_then(|()| inner.push_whole(&line))
+                .write(&mut line, &pipeline.constant_tags, &pipeline.suffix)
+                .and_then(|()| pipeline.push_whole(&line))
         };
         match &result {
-            Ok(()) => inner.link.counters.event(),
-            Err(error) => inner.reject(error),
+            Ok(()) => pipeline.link.counters.event(),
+            Err(error) => pipeline.reject(error),
         }
         result
     }
 
     /// Sends a service check (refused like [`Statsd::event`]).
     pub fn service_check(&self, check: &ServiceCheck<'_>) -> Result<(), Error> {
-        let inner = &*self.inner;
-        let result = if inner.profile == Profile::ServerlessCompat {
+        let pipeline = &*self.pipeline;
+        let result = if pipeline.profile == Profile::ServerlessCompat {
             Err(Error::Unsupported("a service check"))
         } else {
             let mut line = Vec::new();
             check
-                .write(&mut line, &inner.constant_tags, &inner.suffix)
-                .and_then(|()| inner.push_whole(&line))
+                .write(&mut line, &pipeline.constant_tags, &pipeline.suffix)
+                .and_then(|()| pipeline.push_whole(&line))
         };
         match &result {
-            Ok(()) => inner.link.counters.service_check(),
-            Err(error) => inner.reject(error),
+            Ok(()) => pipeline.link.counters.service_check(),
+            Err(error) => pipeline.reject(error),
         }
         result
     }
@@ -318,24 +223,24 @@ impl Statsd {
     /// Call it at the end of a request where background threads get no CPU (Cloud Run
     /// request-based billing) and before shutting down.
     pub fn flush(&self) {
-        self.inner.flush_all();
+        self.pipeline.flush_all();
     }
 
     /// Flushes and stops the background thread. The client keeps working: it then sends when a
     /// datagram fills, on [`Statsd::flush`] and on drop.
     pub fn shutdown(&self) {
-        self.inner.stop_worker();
-        self.inner.flush_all();
+        self.pipeline.stop_worker();
+        self.pipeline.flush_all();
     }
 
     /// What the client did so far: messages, datagrams and bytes sent, drops by cause.
     pub fn stats(&self) -> Stats {
-        self.inner.stats()
+        self.pipeline.stats()
     }
 
     /// The largest datagram this client sends.
     pub fn max_payload(&self) -> usize {
-        self.inner.max_payload
+        self.pipeline.max_payload
     }
 
     /// A handle on one metric context (type, name, tags), registered once: every
@@ -350,20 +255,20 @@ impl Statsd {
     /// requests.record(12.5);
     /// ```
     pub fn handle(&self, kind: MetricType, name: &str, tags: &[&str]) -> MetricHandle {
-        let inner = &self.inner;
+        let pipeline = &self.pipeline;
         let resolved = if name.is_empty() {
             Err(Error::EmptyName)
         } else {
-            inner.resolve_kind(kind)
+            pipeline.resolve_kind(kind)
         };
         let kind = resolved.clone().unwrap_or(kind);
         let mut head = Vec::new();
         let (name_len, key_len) =
-            inner.write_context(&mut head, name, tags, kind, inner.cardinality);
-        let slot = match (&inner.aggregator, &resolved) {
+            pipeline.write_context(&mut head, name, tags, kind, pipeline.cardinality);
+        let slot = match (&pipeline.aggregator, &resolved) {
             (Some(aggregator), Ok(kind))
                 if *kind != MetricType::Set
-                    && (!kind.is_sampled() || inner.extended_aggregation) =>
+                    && (!kind.is_sampled() || pipeline.extended_aggregation) =>
             {
                 aggregator.slot(&head[..key_len], name_len, *kind)
             }
@@ -371,7 +276,7 @@ impl Statsd {
         };
         let tail = head.split_off(name_len);
         MetricHandle {
-            inner: Arc::clone(inner),
+            pipeline: Arc::clone(pipeline),
             kind,
             error: resolved.err(),
             slot,
@@ -393,16 +298,14 @@ impl Statsd {
     /// cadence.count("requests", 1).unwrap();
     /// ```
     pub fn cadence_sink(&self) -> StatsdSink {
-        StatsdSink {
-            inner: Arc::clone(&self.inner),
-        }
+        StatsdSink::new(Arc::clone(&self.pipeline))
     }
 }
 
 /// A registered metric context; see [`Statsd::handle`]. Cheap to clone.
 #[derive(Clone)]
 pub struct MetricHandle {
-    inner: Arc<Inner>,
+    pipeline: Arc<Pipeline>,
     kind: MetricType,
     /// Why every record is refused (empty name, type the receiver profile lacks).
     error: Option<Error>,
@@ -428,13 +331,13 @@ impl MetricHandle {
     /// Records a value: a count increment (rounded to an integer), a gauge, or a histogram,
     /// distribution or timing (milliseconds) value. Never blocks or fails.
     pub fn record(&self, value: f64) {
-        let inner = &*self.inner;
+        let pipeline = &*self.pipeline;
         if let Some(error) = &self.error {
-            inner.reject(error);
+            pipeline.reject(error);
             return;
         }
         if !value.is_finite() {
-            inner.reject(&Error::NonFiniteValue);
+            pipeline.reject(&Error::NonFiniteValue);
             return;
         }
         let value = if self.kind == MetricType::Count {
@@ -442,425 +345,18 @@ impl MetricHandle {
         } else {
             MetricValue::Float(value)
         };
-        if let (Some(slot), Some(aggregator)) = (&self.slot, &inner.aggregator) {
+        if let (Some(slot), Some(aggregator)) = (&self.slot, &pipeline.aggregator) {
             aggregator.record(slot, &value, 1.0);
             return;
         }
-        let pushed = inner.push_metric(self.kind, |buf| {
+        let pushed = pipeline.push_metric(self.kind, |buf| {
             buf.extend_from_slice(&self.head);
             buf.push(b':');
             push_value(buf, value);
             buf.extend_from_slice(&self.tail);
         });
         if let Err(error) = pushed {
-            inner.reject(&error);
-        }
-    }
-}
-
-/// cadence's view of a [`Statsd`] client; see [`Statsd::cadence_sink`].
-#[derive(Clone)]
-pub struct StatsdSink {
-    inner: Arc<Inner>,
-}
-
-impl std::fmt::Debug for StatsdSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StatsdSink").finish_non_exhaustive()
-    }
-}
-
-impl cadence::MetricSink for StatsdSink {
-    fn emit(&self, metric: &str) -> std::io::Result<usize> {
-        let line = metric.trim_end_matches('\n');
-        match self.inner.push(|buf| {
-            buf.extend_from_slice(line.as_bytes());
-            buf.extend_from_slice(&self.inner.suffix);
-            buf.push(b'\n');
-        }) {
-            Ok(()) => Ok(metric.len()),
-            Err(error) => {
-                self.inner.reject(&error);
-                Err(std::io::Error::other(error))
-            }
-        }
-    }
-
-    fn flush(&self) -> std::io::Result<()> {
-        self.inner.flush_batch();
-        Ok(())
-    }
-
-    fn stats(&self) -> cadence::SinkStats {
-        let stats = self.inner.link.counters.snapshot();
-        cadence::SinkStats {
-            bytes_sent: stats.bytes_sent,
-            packets_sent: stats.packets_sent,
-            bytes_dropped: stats.bytes_dropped,
-            packets_dropped: stats.packets_dropped,
-        }
-    }
-}
-
-impl Inner {
-    /// Sends `metric`, whose `kind` and `cardinality` are passed separately (see
-    /// [`Statsd::send`]).
-    fn metric(
-        &self,
-        metric: &Metric<'_>,
-        kind: MetricType,
-        cardinality: Option<Cardinality>,
-    ) -> Result<(), Error> {
-        if metric.name.is_empty() {
-            return Err(Error::EmptyName);
-        }
-        let compat = self.profile == Profile::ServerlessCompat;
-        let kind = self.resolve_kind(kind)?;
-        if let MetricValue::Float(value) = metric.value
-            && !value.is_finite()
-        {
-            return Err(Error::NonFiniteValue);
-        }
-        let timestamp = match metric.timestamp {
-            Some(0) => return Err(Error::InvalidTimestamp),
-            Some(_) if !matches!(kind, MetricType::Count | MetricType::Gauge) => {
-                return Err(Error::InvalidTimestamp);
-            }
-            other => other,
-        };
-        // The compat receiver ignores `@rate`: sampling there would lose data.
-        let rate = if compat { 1.0 } else { metric.sample_rate };
-        let aggregator = self
-            .aggregator
-            .as_ref()
-            .filter(|_| timestamp.is_none() && (!kind.is_sampled() || self.extended_aggregation));
-        // Aggregated counts, gauges and sets are exact without sampling (datadog-go does the same).
-        let sampled = aggregator.is_none() || kind.is_sampled();
-        if sampled && rate < 1.0 && fastrand::f64() >= rate {
-            return Ok(());
-        }
-        let cardinality = cardinality.or(self.cardinality);
-        // Not aggregated: counts, gauges and sets keep their (full) rate, as they were not sampled.
-        let line_rate = if sampled { rate } else { 1.0 };
-        context_cache::with(move |cache| {
-            let Some(cache) = cache else {
-                // A re-entrant call (from a log hook, say): no cache, the line is built here.
-                let mut line = Vec::new();
-                let (name_len, key_len) =
-                    self.write_context(&mut line, metric.name, metric.tags, kind, cardinality);
-                if let Some(aggregator) = aggregator
-                    && aggregator.add(&line[..key_len], name_len, kind, metric.value, rate)
-                {
-                    return;
-                }
-                return self.push_line(
-                    &line,
-                    (name_len, key_len),
-                    kind,
-                    metric.value,
-                    line_rate,
-                    timestamp,
-                );
-            };
-            let entry = cache.find_or_insert(
-                self.id,
-                kind,
-                cardinality,
-                metric.name,
-                metric.tags,
-                |line| self.write_context(line, metric.name, metric.tags, kind, cardinality),
-            );
-            if let Some(aggregator) = aggregator {
-                if entry.slot.is_none() {
-                    entry.slot =
-                        aggregator.slot(&entry.line[..entry.key_len], entry.name_len, kind);
-                }
-                if let Some(slot) = &entry.slot {
-                    aggregator.record(slot, &metric.value, rate);
-                    return;
-                }
-            }
-            self.push_line(
-                &entry.line,
-                (entry.name_len, entry.key_len),
-                kind,
-                metric.value,
-                line_rate,
-                timestamp,
-            );
-        });
-        Ok(())
-    }
-
-    /// The type actually sent: the compat receiver has distributions but no histograms,
-    /// timings or sets.
-    fn resolve_kind(&self, kind: MetricType) -> Result<MetricType, Error> {
-        if self.profile != Profile::ServerlessCompat {
-            return Ok(kind);
-        }
-        match kind {
-            MetricType::Histogram | MetricType::Timing => Ok(MetricType::Distribution),
-            MetricType::Set => Err(Error::Unsupported("a set")),
-            kind => Ok(kind),
-        }
-    }
-
-    /// Appends a metric message, `name:value|type|#tags|card:…|@rate|T…` and the origin fields
-    /// (the Agent reads the fields after the type in any order), from a context's `line` (see
-    /// [`Inner::write_context`], with where its name and key end). A message too long for a
-    /// datagram is counted and logged here: returning the error would pass it through memory
-    /// on every call.
-    fn push_line(
-        &self,
-        line: &[u8],
-        (name_len, key_len): (usize, usize),
-        kind: MetricType,
-        value: MetricValue<'_>,
-        rate: f64,
-        timestamp: Option<u64>,
-    ) {
-        let (name, rest) = line.split_at(name_len);
-        let pushed = self.push_metric(kind, |buf| {
-            buf.extend_from_slice(name);
-            buf.push(b':');
-            push_value(buf, value);
-            if rate >= 1.0 && timestamp.is_none() {
-                buf.extend_from_slice(rest);
-                return;
-            }
-            let (fields, origin) = rest.split_at(key_len - name_len);
-            buf.extend_from_slice(fields);
-            push_rate(buf, rate);
-            if let Some(timestamp) = timestamp {
-                buf.extend_from_slice(b"|T");
-                push_u64(buf, timestamp);
-            }
-            buf.extend_from_slice(origin);
-        });
-        if let Err(error) = pushed {
-            self.reject(&error);
-        }
-    }
-
-    /// Writes a context's line into `line`: the name (namespace included, sanitised), the
-    /// context key's fields `|type|#tags|card:…`, the origin fields and `\n`. Returns where the
-    /// name and the context key (`name|type|#tags|card:…`) end.
-    fn write_context(
-        &self,
-        line: &mut Vec<u8>,
-        name: &str,
-        tags: &[&str],
-        kind: MetricType,
-        cardinality: Option<Cardinality>,
-    ) -> (usize, usize) {
-        line.extend_from_slice(self.namespace.as_bytes());
-        push_name(line, name);
-        let name_len = line.len();
-        line.push(b'|');
-        line.extend_from_slice(kind.as_str().as_bytes());
-        push_tags(line, tags, &self.constant_tags);
-        if let Some(cardinality) = cardinality {
-            line.extend_from_slice(b"|card:");
-            line.extend_from_slice(cardinality.as_str().as_bytes());
-        }
-        let key_len = line.len();
-        line.extend_from_slice(&self.suffix);
-        line.push(b'\n');
-        (name_len, key_len)
-    }
-
-    /// Appends a metric message of type `kind` (counted as such) to the batch.
-    fn push_metric(&self, kind: MetricType, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), Error> {
-        self.push_counted(Some(kind), write)
-    }
-
-    /// Appends one message to the batch, sending the datagram it completes.
-    fn push(&self, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), Error> {
-        self.push_counted(None, write)
-    }
-
-    /// Appends one message to the batch (a metric of type `kind`, if any), sending the datagram
-    /// it completes.
-    fn push_counted(
-        &self,
-        kind: Option<MetricType>,
-        write: impl FnOnce(&mut Vec<u8>),
-    ) -> Result<(), Error> {
-        let pushed = {
-            let mut batch = lock(&self.batch);
-            if let Some(kind) = kind {
-                batch.metrics_by_type[kind.index()] += 1;
-            }
-            batch.push(write)
-        };
-        match pushed {
-            Pushed::Buffered => Ok(()),
-            Pushed::Full(datagram) => {
-                // Sent from the calling thread: one non-blocking syscall per datagram (hundreds
-                // of metrics) costs less CPU than waking another thread to do it, and works where
-                // background threads get no CPU (Cloud Run after the response).
-                self.transmit(datagram);
-                Ok(())
-            }
-            Pushed::TooLong(len) => Err(Error::TooLong {
-                len,
-                max: self.max_payload,
-            }),
-        }
-    }
-
-    /// Appends a formatted message (no trailing newline yet).
-    fn push_whole(&self, line: &[u8]) -> Result<(), Error> {
-        self.push(|buf| {
-            buf.extend_from_slice(line);
-            buf.push(b'\n');
-        })
-    }
-
-    #[cold]
-    fn reject(&self, error: &Error) {
-        self.link.counters.invalid();
-        let bit = 1 << error.index();
-        if self.warned.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
-            datadog_env::warn(&format!(
-                "DogStatsD message dropped: {error} (further ones are only counted)"
-            ));
-        }
-    }
-
-    /// Sends a datagram, then hands its buffer back to the batch.
-    fn transmit(&self, datagram: Vec<u8>) {
-        self.link.transmit(&datagram);
-        lock(&self.batch).recycle(datagram);
-    }
-
-    /// The counters, with the metric calls still counted by the batch and the aggregator.
-    fn stats(&self) -> Stats {
-        let read = |pending: [u64; 6]| {
-            let batch = lock(&self.batch);
-            let mut stats = self.link.counters.snapshot();
-            stats.add_metrics(batch.metrics_by_type);
-            stats.add_metrics(pending);
-            stats
-        };
-        match &self.aggregator {
-            Some(aggregator) => aggregator.with_pending(read),
-            None => read([0; 6]),
-        }
-    }
-
-    fn flush_aggregator(&self) {
-        if let Some(aggregator) = &self.aggregator {
-            let counters = &self.link.counters;
-            let contexts =
-                aggregator.flush(&self.suffix, self.max_payload, counters, &mut |line| {
-                    if let Err(error) = self.push(|buf| buf.extend_from_slice(line)) {
-                        self.reject(&error);
-                    }
-                });
-            self.link.counters.aggregated(contexts);
-        }
-    }
-
-    fn flush_batch(&self) {
-        let datagram = lock(&self.batch).take();
-        if let Some(datagram) = datagram {
-            self.transmit(datagram);
-        }
-    }
-
-    fn flush_all(&self) {
-        self.flush_aggregator();
-        self.flush_batch();
-    }
-
-    fn report_telemetry(&self) {
-        if let Some(tags) = &self.telemetry_tags {
-            for line in self.link.counters.report(self.stats(), tags) {
-                // Telemetry lines are short; they always fit.
-                let _ = self.push(|buf| buf.extend_from_slice(line.as_bytes()));
-            }
-        }
-    }
-
-    fn stop_worker(&self) {
-        self.stopped.store(true, Ordering::Relaxed);
-        let worker = self
-            .worker
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(worker) = worker {
-            worker.unpark();
-        }
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Appends a metric value.
-#[inline]
-fn push_value(buf: &mut Vec<u8>, value: MetricValue<'_>) {
-    match value {
-        MetricValue::Int(value) => push_i64(buf, value),
-        MetricValue::Float(value) => push_f64(buf, value),
-        MetricValue::Member(member) => push_set_member(buf, member),
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.stop_worker();
-        self.flush_all();
-    }
-}
-
-/// Starts the thread that flushes on a timer, re-opens a UDP socket whose host did not resolve
-/// and reports telemetry. It holds only a weak reference: dropping the last client ends it.
-fn spawn_worker(inner: &Arc<Inner>, builder: &StatsdBuilder) {
-    let weak: Weak<Inner> = Arc::downgrade(inner);
-    let tick = builder.flush_interval;
-    let aggregation_every = builder.aggregation_interval;
-    let telemetry_every = builder.telemetry_interval;
-    let spawned = std::thread::Builder::new()
-        .name("datadog-statsd".into())
-        .spawn(move || {
-            let mut next_aggregation = Instant::now() + aggregation_every;
-            let mut next_telemetry = Instant::now() + telemetry_every;
-            loop {
-                std::thread::park_timeout(tick);
-                let Some(inner) = weak.upgrade() else { break };
-                if inner.stopped.load(Ordering::Relaxed) {
-                    break;
-                }
-                let now = Instant::now();
-                if now >= next_aggregation {
-                    inner.flush_aggregator();
-                    next_aggregation = now + aggregation_every;
-                }
-                if now >= next_telemetry {
-                    inner.report_telemetry();
-                    next_telemetry = now + telemetry_every;
-                }
-                inner.flush_batch();
-                inner.link.transport.maintain();
-            }
-        });
-    match spawned {
-        Ok(handle) => {
-            *inner
-                .worker
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle.thread().clone());
-        }
-        Err(error) => {
-            datadog_env::warn(&format!(
-                "no DogStatsD background thread ({error}); sending when datagrams fill, on flush() and on drop"
-            ));
+            pipeline.reject(&error);
         }
     }
 }
@@ -868,6 +364,7 @@ fn spawn_worker(inner: &Arc<Inner>, builder: &StatsdBuilder) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::Cardinality;
     use std::net::UdpSocket;
 
     /// A client sending to a loopback socket the test reads, flushing only when told.
@@ -897,7 +394,7 @@ mod tests {
             statsd.distribution_with_tags("lat", 1.0, &["a:b"]);
         }
         // A timestamp skips aggregation: this one waits in the batch.
-        statsd.send(&Metric::count("hits", 2).with_timestamp(1_700_000_000));
+        statsd.send(&Metric::count("hits", 2).timestamp(1_700_000_000));
         statsd.handle(MetricType::Gauge, "depth", &[]).record(4.0);
         let before = statsd.stats();
         assert_eq!(before.metrics, 5);
@@ -929,12 +426,8 @@ mod tests {
         // Twice each: the second call of a context goes through the thread's cache.
         for _ in 0..2 {
             statsd.count_with_tags("hits", 1, &["route:/a b"]);
-            statsd.send(
-                &Metric::count("hits", 3)
-                    .with_tags(&["route:/a b"])
-                    .with_timestamp(7),
-            );
-            statsd.send(&Metric::gauge("temp", -1.5).with_timestamp(9));
+            statsd.send(&Metric::count("hits", 3).tags(&["route:/a b"]).timestamp(7));
+            statsd.send(&Metric::gauge("temp", -1.5).timestamp(9));
         }
         statsd.flush();
         let expected = "app.hits:1|c|#route:/a_b,env:test|card:low|c:ci-abc\n\

@@ -1,6 +1,5 @@
 //! Configuration: the `DD_*` environment, with code overrides through [`StatsdBuilder`].
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::message::Cardinality;
@@ -8,7 +7,18 @@ use crate::origin;
 use crate::transport::Endpoint;
 
 /// Which DogStatsD receiver the client talks to.
+///
+/// ```
+/// use datadog_statsd::{Profile, StatsdBuilder};
+///
+/// let (statsd, capture) = StatsdBuilder::new()
+///     .profile(Profile::ServerlessCompat)
+///     .build_capturing();
+/// statsd.histogram("request.size", 512.0);
+/// assert_eq!(capture.lines(), ["request.size:512|d"], "no histograms there: a distribution");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Profile {
     /// The Datadog Agent's DogStatsD, including `serverless-init` on Cloud Run: the full protocol.
     #[default]
@@ -207,15 +217,18 @@ impl StatsdBuilder {
     }
 
     /// Where to send: `udp://host[:port]`, `unix:///path` or `unixgram:///path` (Unix
-    /// datagram), `unixstream:///path`. An invalid URL is logged once and the current endpoint kept.
+    /// datagram), `unixstream:///path` (Unix sockets on Unix only). An invalid URL is logged once
+    /// and the current endpoint kept.
     pub fn url(mut self, url: &str) -> Self {
         match parse_url(url) {
             Ok(endpoint) => self.endpoint = endpoint,
-            Err(problem) => datadog_env::warn(&format!(
-                "DogStatsD URL {:?} ({problem}) is not used; using {}",
-                datadog_env::redact_urls(url),
-                self.endpoint
-            )),
+            Err(problem) => {
+                let shown = datadog_env::redact_urls(url);
+                let current = &self.endpoint;
+                datadog_env::warn_once(&format!("DogStatsD URL {shown}"), || {
+                    format!("DogStatsD URL {shown:?} ({problem}) is not used; using {current}")
+                });
+            }
         }
         self
     }
@@ -353,6 +366,27 @@ impl StatsdBuilder {
         crate::Statsd::from_builder(&self)
     }
 
+    /// Builds a client that keeps what it sends instead of sending it, for tests: everything
+    /// this configuration does (namespace, tags, origin fields, aggregation, datagram limit) is
+    /// applied, and the returned [`crate::Capture`] reads the resulting lines. There is no
+    /// background thread, whatever [`StatsdBuilder::background_thread`] says, so what is
+    /// captured depends only on the calls made.
+    ///
+    /// ```
+    /// use datadog_statsd::StatsdBuilder;
+    ///
+    /// let (statsd, capture) = StatsdBuilder::new()
+    ///     .namespace("our-sample-app")
+    ///     .tag("team:web")
+    ///     .build_capturing();
+    /// statsd.gauge("queue.depth", 3.0);
+    /// statsd.gauge("queue.depth", 5.0);
+    /// assert_eq!(capture.lines(), ["our-sample-app.queue.depth:5|g|#team:web"]);
+    /// ```
+    pub fn build_capturing(self) -> (crate::Statsd, crate::Capture) {
+        crate::Statsd::capturing_from_builder(&self)
+    }
+
     /// The datagram limit this configuration uses.
     pub(crate) fn payload_limit(&self) -> usize {
         self.max_payload
@@ -372,7 +406,8 @@ impl StatsdBuilder {
     }
 }
 
-/// Parses `udp://host[:port]`, `unix://`, `unixgram://`, `unixstream://` URLs.
+/// Parses `udp://host[:port]`, `unix://`, `unixgram://`, `unixstream://` URLs (the last three
+/// are refused where there are no Unix sockets, so the caller warns and keeps its fallback).
 pub(crate) fn parse_url(url: &str) -> Result<Endpoint, String> {
     let url = url.trim();
     if let Some(rest) = url.strip_prefix("udp://") {
@@ -408,21 +443,26 @@ pub(crate) fn parse_url(url: &str) -> Result<Endpoint, String> {
         }
         return Ok(Endpoint::Udp { host, port });
     }
-    for (scheme, stream) in [
-        ("unixstream://", true),
-        ("unixgram://", false),
-        ("unix://", false),
-    ] {
+    for scheme in ["unixstream://", "unixgram://", "unix://"] {
         if let Some(path) = url.strip_prefix(scheme) {
             if path.is_empty() {
                 return Err("no socket path".into());
             }
-            let path = PathBuf::from(path);
-            return Ok(if stream {
-                Endpoint::UnixStream(path)
-            } else {
-                Endpoint::UnixDatagram(path)
-            });
+            #[cfg(unix)]
+            {
+                let path = std::path::PathBuf::from(path);
+                return Ok(if scheme == "unixstream://" {
+                    Endpoint::UnixStream(path)
+                } else {
+                    Endpoint::UnixDatagram(path)
+                });
+            }
+            #[cfg(not(unix))]
+            {
+                return Err(format!(
+                    "{scheme} needs Unix domain sockets, which this platform does not have"
+                ));
+            }
         }
     }
     Err("expected udp://, unix://, unixgram:// or unixstream://".into())
@@ -459,6 +499,11 @@ mod tests {
             from(&[("DD_AGENT_HOST", "agent"), ("DD_DOGSTATSD_PORT", "9125")]).endpoint,
             udp("agent", 9125)
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn unix_socket_addresses() {
         assert_eq!(
             from(&[
                 ("DD_AGENT_HOST", "agent"),
@@ -471,6 +516,24 @@ mod tests {
             from(&[("DD_AGENT_HOST", "unixstream:///s")]).endpoint,
             Endpoint::UnixStream("/s".into())
         );
+        assert_eq!(
+            parse_url("unixgram:///a/b"),
+            Ok(Endpoint::UnixDatagram("/a/b".into()))
+        );
+    }
+
+    #[cfg(not(unix))]
+    #[test]
+    fn unix_socket_addresses_fall_back_to_the_other_variables() {
+        assert_eq!(
+            from(&[
+                ("DD_AGENT_HOST", "agent"),
+                ("DD_DOGSTATSD_URL", "unix:///var/run/dsd.sock")
+            ])
+            .endpoint,
+            udp("agent", 8125)
+        );
+        assert!(parse_url("unixgram:///a/b").is_err());
     }
 
     #[test]
@@ -499,10 +562,6 @@ mod tests {
         assert_eq!(parse_url("udp://10.0.0.1:9000"), Ok(udp("10.0.0.1", 9000)));
         assert_eq!(parse_url("udp://agent"), Ok(udp("agent", 8125)));
         assert_eq!(parse_url("udp://[::1]:9000"), Ok(udp("::1", 9000)));
-        assert_eq!(
-            parse_url("unixgram:///a/b"),
-            Ok(Endpoint::UnixDatagram("/a/b".into()))
-        );
         assert!(parse_url("udp://").is_err());
         assert!(parse_url("udp://127.0.0.1:99999").is_err());
         assert!(parse_url("udp://bad host:8125").is_err());

@@ -3,8 +3,9 @@
 use crate::format::{push_event_text, push_field, push_tags, push_u64};
 use crate::message::Error;
 
-/// How important an event is.
+/// How important an event is ([`Event::priority`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Priority {
     /// `normal` (the Agent's default).
     Normal,
@@ -12,8 +13,9 @@ pub enum Priority {
     Low,
 }
 
-/// The kind of an event.
+/// The kind of an event ([`Event::alert_type`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AlertType {
     /// `error`
     Error,
@@ -30,10 +32,15 @@ pub enum AlertType {
 /// ```
 /// use datadog_statsd::{AlertType, Event};
 ///
+/// let (statsd, capture) = datadog_statsd::Statsd::capturing();
 /// let event = Event::new("Deploy finished", "version 42\nall green")
 ///     .alert_type(AlertType::Success)
 ///     .tags(&["team:web"]);
-/// # let _ = event;
+/// statsd.event(&event).unwrap();
+/// assert_eq!(
+///     capture.lines(),
+///     ["_e{15,21}:Deploy finished|version 42\\nall green|t:success|#team:web"]
+/// );
 /// ```
 #[derive(Clone, Debug)]
 pub struct Event<'a> {

@@ -97,30 +97,13 @@ pub(crate) fn push_f64(buf: &mut Vec<u8>, value: f64) {
 }
 
 /// `value` as an integer if it is one of magnitude below 10^15 (`-0.0` is not: it keeps its
-/// sign). Read from the bits: converting to an integer and back is a long chain of slow
-/// instructions, and `fract()` may be a libm call on baseline x86-64.
+/// sign). A plain conversion there and back: the statsd benchmark measured it as fast as reading
+/// the exponent and fraction from the bits (30.6 and 32.0 ns per aggregated call against 31.7
+/// and 32.5 ns).
 fn small_integer(value: f64) -> Option<i64> {
-    const FRACTION_BITS: u64 = 52;
-    let bits = value.to_bits();
-    let exponent = ((bits >> FRACTION_BITS) & 0x7ff) as i64 - 1023;
-    if !(0..=FRACTION_BITS as i64).contains(&exponent) {
-        // Below 1 only +0 is an integer; from 2^53 up everything is beyond 10^15 (or not finite).
-        return (bits == 0).then_some(0);
-    }
-    let significand = (bits & ((1 << FRACTION_BITS) - 1)) | (1 << FRACTION_BITS);
-    let fraction_len = FRACTION_BITS - exponent as u64;
-    if significand & ((1 << fraction_len) - 1) != 0 {
-        return None;
-    }
-    let magnitude = (significand >> fraction_len) as i64;
-    if magnitude >= 1_000_000_000_000_000 {
-        return None;
-    }
-    Some(if bits >> 63 == 1 {
-        -magnitude
-    } else {
-        magnitude
-    })
+    // Saturating, and 0 for NaN: both are then told apart by the range check.
+    let integer = value as i64;
+    (value.abs() < 1e15 && (integer as f64).to_bits() == value.to_bits()).then_some(integer)
 }
 
 /// The general case of [`push_f64`], kept out of line so that the integer case inlines.
@@ -141,9 +124,13 @@ pub(crate) fn push_i64(buf: &mut Vec<u8>, value: i64) {
 
 /// Appends an unsigned integer.
 ///
-/// Written here rather than through `itoa`: copying `itoa`'s few bytes into the buffer is a call
-/// to libc's `memcpy`, which costs more than the digits themselves (this runs once per value of
-/// every packed and plain metric message).
+/// Values below 10^8 (every count and packed integral value in practice) are written here rather
+/// than through `itoa`: copying `itoa`'s few bytes into the buffer is a call to libc's `memcpy`,
+/// which costs more than the digits themselves. The statsd benchmark
+/// (`statsd_distribution_2_tags`, two runs each) measured 31.7 and 32.5 ns per aggregated call
+/// with this path against 34.0 and 34.4 ns with `itoa`, and 18.6 and 18.2 ns against 20.3 and
+/// 21.9 ns through a `MetricHandle`. Longer values (timestamps) go through `itoa`, which writes
+/// them in about half the time of a digit-by-digit loop.
 #[inline]
 pub(crate) fn push_u64(buf: &mut Vec<u8>, value: u64) {
     if value < 100_000_000 {
@@ -166,14 +153,7 @@ pub(crate) fn push_u64(buf: &mut Vec<u8>, value: u64) {
         buf.truncate(start + len);
         return;
     }
-    let start = buf.len();
-    let mut rest = value;
-    // Least significant digit first, then reversed in place.
-    while rest > 0 {
-        buf.push(b'0' + (rest % 10) as u8);
-        rest /= 10;
-    }
-    buf[start..].reverse();
+    buf.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// Appends the `|@rate` field when the rate is below 1.
@@ -302,45 +282,23 @@ mod tests {
     }
 
     #[test]
-    fn integers_are_recognised_from_the_bits_as_by_conversion() {
-        // What `push_f64` did before reading the bits: convert to an integer and back.
-        let by_conversion = |v: f64| {
-            (v.abs() < 1e15 && ((v as i64) as f64).to_bits() == v.to_bits()).then_some(v as i64)
-        };
-        let mut values = vec![
-            0.0,
-            -0.0,
-            1.0,
-            -1.0,
-            0.5,
-            1.5,
-            2.0f64.powi(52),
-            2.0f64.powi(53),
-            1e15,
-            1e15 - 1.0,
-            -(1e15 - 1.0),
-            999_999_999_999_999.5,
-            f64::MIN_POSITIVE,
-            f64::MAX,
-            f64::MIN,
-            5e-324,
-            f64::INFINITY,
-            f64::NAN,
-        ];
-        let mut bits = 0x9e37_79b9_7f4a_7c15u64;
-        for i in 0..100_000 {
-            bits = bits.rotate_left(17).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ i;
-            values.push(f64::from_bits(bits));
-            values.push(f64::from(i as u32) * 0.25 - 5000.0);
-            values.push((bits % 2_000_000_000_000_000) as f64 - 1e15);
-        }
-        for v in values {
-            assert_eq!(
-                small_integer(v),
-                by_conversion(v),
-                "{v:e} ({:#x})",
-                v.to_bits()
-            );
+    fn only_integral_values_below_10_15_are_integers() {
+        for (value, expected) in [
+            (0.0, Some(0)),
+            (-0.0, None),
+            (1.0, Some(1)),
+            (-3.0, Some(-3)),
+            (0.5, None),
+            (1e15 - 1.0, Some(999_999_999_999_999)),
+            (-(1e15 - 1.0), Some(-999_999_999_999_999)),
+            (1e15, None),
+            (999_999_999_999_999.5, None),
+            (f64::MIN_POSITIVE, None),
+            (f64::MAX, None),
+            (f64::INFINITY, None),
+            (f64::NAN, None),
+        ] {
+            assert_eq!(small_integer(value), expected, "{value:e}");
         }
     }
 

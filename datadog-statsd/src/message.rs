@@ -4,7 +4,17 @@ use std::fmt;
 use std::time::Duration;
 
 /// The six DogStatsD metric types.
+///
+/// ```
+/// use datadog_statsd::{MetricType, Statsd};
+///
+/// let (statsd, capture) = Statsd::capturing();
+/// statsd.handle(MetricType::Gauge, "queue.depth", &[]).record(4.0);
+/// assert_eq!(MetricType::Gauge.as_str(), "g");
+/// assert_eq!(capture.lines(), ["queue.depth:4|g"]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum MetricType {
     /// `c`: summed by the Agent per flush.
     Count,
@@ -70,7 +80,17 @@ impl MetricType {
 }
 
 /// Tag-enrichment cardinality the Agent applies (`card:` field, protocol v1.6).
+///
+/// ```
+/// use datadog_statsd::{Cardinality, Metric, Statsd};
+///
+/// let (statsd, capture) = Statsd::capturing();
+/// statsd.send(&Metric::count("hits", 1).cardinality(Cardinality::High));
+/// assert_eq!(Cardinality::parse("LOW"), Some(Cardinality::Low));
+/// assert_eq!(capture.lines(), ["hits:1|c|card:high"]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Cardinality {
     /// `none`
     None,
@@ -107,7 +127,7 @@ impl Cardinality {
 
 /// The value of a metric.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum MetricValue<'a> {
+pub(crate) enum MetricValue<'a> {
     /// A count increment.
     Int(i64),
     /// A gauge, histogram, distribution or timing value.
@@ -121,10 +141,11 @@ pub enum MetricValue<'a> {
 /// ```
 /// use datadog_statsd::Metric;
 ///
-/// let metric = Metric::count("page.views", 1)
-///     .with_tags(&["route:/users"])
-///     .with_sample_rate(0.5);
-/// # let _ = metric;
+/// let (statsd, capture) = datadog_statsd::StatsdBuilder::new()
+///     .aggregation(false)
+///     .build_capturing();
+/// statsd.send(&Metric::count("page.views", 1).tags(&["route:/users"]).timestamp(1_700_000_000));
+/// assert_eq!(capture.lines(), ["page.views:1|c|#route:/users|T1700000000"]);
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Metric<'a> {
@@ -190,27 +211,27 @@ impl<'a> Metric<'a> {
     }
 
     /// Tags (`key:value` or bare values) for this metric, in addition to the client's own.
-    pub fn with_tags(mut self, tags: &'a [&'a str]) -> Self {
+    pub fn tags(mut self, tags: &'a [&'a str]) -> Self {
         self.tags = tags;
         self
     }
 
     /// Sample rate in (0, 1]: the client keeps the metric with this probability and tells the
     /// Agent the rate, so counts are scaled back. Values outside (0, 1] mean 1.
-    pub fn with_sample_rate(mut self, rate: f64) -> Self {
+    pub fn sample_rate(mut self, rate: f64) -> Self {
         self.sample_rate = if rate > 0.0 && rate < 1.0 { rate } else { 1.0 };
         self
     }
 
     /// A Unix timestamp in seconds (`|T`, counts and gauges only): the point skips the Agent's
     /// aggregation and the client's.
-    pub fn with_timestamp(mut self, unix_seconds: u64) -> Self {
+    pub fn timestamp(mut self, unix_seconds: u64) -> Self {
         self.timestamp = Some(unix_seconds);
         self
     }
 
     /// The tag-enrichment cardinality for this metric, overriding the client's default.
-    pub fn with_cardinality(mut self, cardinality: Cardinality) -> Self {
+    pub fn cardinality(mut self, cardinality: Cardinality) -> Self {
         self.cardinality = Some(cardinality);
         self
     }
@@ -218,7 +239,16 @@ impl<'a> Metric<'a> {
 
 /// Why a message was not sent. Metric calls report these to the log (one warning per kind) and
 /// count them; events and service checks also return them.
+///
+/// ```
+/// use datadog_statsd::{Error, Event, Statsd};
+///
+/// let (statsd, _capture) = Statsd::capturing();
+/// assert_eq!(statsd.event(&Event::new("", "no title")), Err(Error::EmptyTitle));
+/// assert_eq!(statsd.stats().invalid, 1);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Error {
     /// The metric or service-check name is empty.
     EmptyName,

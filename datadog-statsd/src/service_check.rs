@@ -3,8 +3,9 @@
 use crate::format::{push_check_message, push_field, push_tags, push_u64};
 use crate::message::Error;
 
-/// The status of a service check.
+/// The status of a service check ([`ServiceCheck::new`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Status {
     /// `0`
     Ok,
@@ -21,10 +22,15 @@ pub enum Status {
 /// ```
 /// use datadog_statsd::{ServiceCheck, Status};
 ///
+/// let (statsd, capture) = datadog_statsd::Statsd::capturing();
 /// let check = ServiceCheck::new("db.reachable", Status::Critical)
 ///     .message("connection timed out after 10s")
 ///     .tags(&["db:orders"]);
-/// # let _ = check;
+/// statsd.service_check(&check).unwrap();
+/// assert_eq!(
+///     capture.lines(),
+///     ["_sc|db.reachable|2|#db:orders|m:connection timed out after 10s"]
+/// );
 /// ```
 #[derive(Clone, Debug)]
 pub struct ServiceCheck<'a> {

@@ -5,8 +5,18 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::message::MetricType;
 
-/// A snapshot of what a client did since it was created.
+/// A snapshot of what a client did since it was created ([`crate::Statsd::stats`]).
+///
+/// ```
+/// let (statsd, capture) = datadog_statsd::Statsd::capturing();
+/// statsd.increment("hits");
+/// statsd.flush();
+/// let stats = statsd.stats();
+/// assert_eq!((stats.metrics, stats.packets_sent, stats.packets_dropped), (1, 1, 0));
+/// # drop(capture);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Metric calls accepted (after client-side sampling).
     pub metrics: u64,

@@ -1,4 +1,4 @@
-//! Sockets to the Agent: UDP, Unix datagram and Unix stream (length-prefixed).
+//! Sockets to the Agent: UDP, and on Unix, Unix datagram and Unix stream (length-prefixed).
 //!
 //! UDP and Unix stream sends never wait: a full socket buffer, a refused port (the sidecar not
 //! listening yet) or a vanished Unix socket is reported as a drop, and the socket is re-opened
@@ -13,15 +13,30 @@
 //! receiver costs one wait, not one per datagram.
 
 use std::fmt;
-use std::io::{self, ErrorKind, Write};
+use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
-use std::os::unix::net::{UnixDatagram, UnixStream};
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Where the client sends its datagrams.
+#[cfg(unix)]
+use std::io::Write;
+#[cfg(unix)]
+use std::os::unix::net::{UnixDatagram, UnixStream};
+#[cfg(unix)]
+use std::path::PathBuf;
+
+/// Where the client sends its datagrams. The Unix socket variants exist on Unix only.
+///
+/// ```
+/// use datadog_statsd::{Endpoint, StatsdBuilder};
+///
+/// let agent = Endpoint::Udp { host: "127.0.0.1".into(), port: 8125 };
+/// assert_eq!(agent.to_string(), "udp://127.0.0.1:8125");
+/// let statsd = StatsdBuilder::new().endpoint(agent).build();
+/// # drop(statsd);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Endpoint {
     /// UDP to a host (name or IP literal) and port.
     Udp {
@@ -31,8 +46,12 @@ pub enum Endpoint {
         port: u16,
     },
     /// A Unix datagram socket (`unix://` or `unixgram://`).
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(unix)))]
     UnixDatagram(PathBuf),
     /// A Unix stream socket (`unixstream://`); every payload is prefixed with its length.
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(unix)))]
     UnixStream(PathBuf),
 }
 
@@ -49,8 +68,20 @@ impl Endpoint {
     pub(crate) fn telemetry_name(&self) -> &'static str {
         match self {
             Endpoint::Udp { .. } => "udp",
+            #[cfg(unix)]
             Endpoint::UnixDatagram(_) => "uds",
+            #[cfg(unix)]
             Endpoint::UnixStream(_) => "uds-stream",
+        }
+    }
+
+    /// Whether this is a Unix socket (re-opened inline: connecting to a path is one cheap
+    /// syscall, where a UDP host name may need DNS).
+    fn is_unix_socket(&self) -> bool {
+        match self {
+            Endpoint::Udp { .. } => false,
+            #[cfg(unix)]
+            Endpoint::UnixDatagram(_) | Endpoint::UnixStream(_) => true,
         }
     }
 
@@ -71,7 +102,9 @@ impl fmt::Display for Endpoint {
                 write!(f, "udp://[{host}]:{port}")
             }
             Endpoint::Udp { host, port } => write!(f, "udp://{host}:{port}"),
+            #[cfg(unix)]
             Endpoint::UnixDatagram(path) => write!(f, "unixgram://{}", path.display()),
+            #[cfg(unix)]
             Endpoint::UnixStream(path) => write!(f, "unixstream://{}", path.display()),
         }
     }
@@ -87,7 +120,8 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// How long a send on a Unix datagram socket waits for room in the receiver's queue.
-pub const UDS_WRITE_TIMEOUT: Duration = Duration::from_millis(50);
+#[cfg(unix)]
+pub(crate) const UDS_WRITE_TIMEOUT: Duration = Duration::from_millis(50);
 
 /// A payload that was not handed to the kernel: why, and the error that said so.
 #[derive(Debug)]
@@ -118,12 +152,14 @@ pub(crate) enum Dropped {
 
 enum Socket {
     Udp(UdpSocket),
+    #[cfg(unix)]
     Datagram {
         socket: UnixDatagram,
         /// The receiver stayed full for a whole [`UDS_WRITE_TIMEOUT`]: sends do not wait (the
         /// socket is non-blocking) until one goes through.
         stalled: bool,
     },
+    #[cfg(unix)]
     Stream {
         stream: UnixStream,
         /// The unwritten tail of a frame: it must go out before the next frame, or the stream
@@ -178,7 +214,7 @@ impl Transport {
         if connection.socket.is_none() {
             // Unix sockets re-open inline: connecting to a path is one cheap syscall. A UDP
             // host name may need DNS, so that waits for `maintain` on the background thread.
-            if !matches!(self.endpoint, Endpoint::Udp { .. }) && self.reconnect_due(&connection) {
+            if self.endpoint.is_unix_socket() && self.reconnect_due(&connection) {
                 connection.last_attempt = Some(Instant::now());
                 match open(&self.endpoint) {
                     Ok(socket) => connection.socket = Some(socket),
@@ -196,7 +232,9 @@ impl Transport {
         };
         let result = match socket {
             Socket::Udp(socket) => socket.send(payload).map(drop),
+            #[cfg(unix)]
             Socket::Datagram { socket, stalled } => send_datagram(socket, stalled, payload),
+            #[cfg(unix)]
             Socket::Stream { stream, pending } => send_frame(stream, pending, payload),
         };
         match result {
@@ -205,7 +243,7 @@ impl Transport {
                 let kind = classify(&error);
                 // A refused UDP send only reports an earlier ICMP error; the socket stays
                 // usable. A Unix socket whose peer went away must be re-opened.
-                let keep = matches!(socket, Socket::Udp(_)) || kind == Dropped::Full;
+                let keep = socket.is_udp() || kind == Dropped::Full;
                 if !keep {
                     connection.socket = None;
                 }
@@ -247,6 +285,16 @@ impl Transport {
     }
 }
 
+impl Socket {
+    fn is_udp(&self) -> bool {
+        match self {
+            Socket::Udp(_) => true,
+            #[cfg(unix)]
+            Socket::Datagram { .. } | Socket::Stream { .. } => false,
+        }
+    }
+}
+
 fn classify(error: &io::Error) -> Dropped {
     match error.kind() {
         ErrorKind::WouldBlock | ErrorKind::TimedOut => Dropped::Full,
@@ -255,18 +303,26 @@ fn classify(error: &io::Error) -> Dropped {
         | ErrorKind::NotConnected
         | ErrorKind::BrokenPipe
         | ErrorKind::ConnectionReset => Dropped::Unreachable,
-        _ if error.raw_os_error() == Some(libc_enobufs()) => Dropped::Full,
+        _ if error.raw_os_error() == Some(no_buffer_space()) => Dropped::Full,
         _ => Dropped::Failed,
     }
 }
 
-/// `ENOBUFS` on Linux and the BSDs (a full Unix datagram queue on some kernels).
-fn libc_enobufs() -> i32 {
-    if cfg!(target_os = "linux") { 105 } else { 55 }
+/// `ENOBUFS` on Linux and the BSDs (a full Unix datagram queue on some kernels), `WSAENOBUFS` on
+/// Windows.
+fn no_buffer_space() -> i32 {
+    if cfg!(target_os = "linux") {
+        105
+    } else if cfg!(windows) {
+        10055
+    } else {
+        55
+    }
 }
 
 /// One datagram on a Unix socket: waits up to [`UDS_WRITE_TIMEOUT`] for room unless the
 /// receiver is known to be stalled; a timeout marks it stalled, a send that goes through clears it.
+#[cfg(unix)]
 fn send_datagram(socket: &UnixDatagram, stalled: &mut bool, payload: &[u8]) -> io::Result<()> {
     match socket.send(payload) {
         Ok(_) => {
@@ -287,6 +343,7 @@ fn send_datagram(socket: &UnixDatagram, stalled: &mut bool, payload: &[u8]) -> i
     }
 }
 
+#[cfg(unix)]
 fn send_frame(stream: &mut UnixStream, pending: &mut Vec<u8>, payload: &[u8]) -> io::Result<()> {
     if !pending.is_empty() {
         let written = stream.write(pending)?;
@@ -325,6 +382,7 @@ fn open(endpoint: &Endpoint) -> io::Result<Socket> {
             socket.connect(address)?;
             Ok(Socket::Udp(socket))
         }
+        #[cfg(unix)]
         Endpoint::UnixDatagram(path) => {
             let socket = UnixDatagram::unbound()?;
             // Blocking with a short timeout: see the module documentation.
@@ -335,6 +393,7 @@ fn open(endpoint: &Endpoint) -> io::Result<Socket> {
                 stalled: false,
             })
         }
+        #[cfg(unix)]
         Endpoint::UnixStream(path) => {
             // Non-blocking before connect, so a full listen backlog cannot stall the caller.
             let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
@@ -363,6 +422,7 @@ mod tests {
         assert_eq!(udp("[::1]").default_max_payload(), 8192);
         assert_eq!(udp("10.0.0.7").default_max_payload(), 1432);
         assert_eq!(udp("datadog-agent").default_max_payload(), 1432);
+        #[cfg(unix)]
         assert_eq!(
             Endpoint::UnixDatagram("/tmp/dsd.socket".into()).default_max_payload(),
             8192
@@ -393,6 +453,7 @@ mod tests {
         );
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_missing_unix_socket_is_unreachable() {
         let transport = Transport::new(
@@ -405,6 +466,7 @@ mod tests {
         assert_eq!(transport.endpoint().telemetry_name(), "uds");
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_full_unix_datagram_queue_waits_once_then_drops_until_room() {
         let dir = std::env::temp_dir().join(format!("dsd-transport-{}", std::process::id()));

@@ -165,9 +165,9 @@ fn extended_aggregation_samples_and_forwards_the_rate() {
     let sink = DogStatsdSink::udp();
     let statsd = aggregating(&sink).build();
     for _ in 0..2000 {
-        statsd.send(&Metric::distribution("sampled.dist", 1.0).with_sample_rate(0.25));
+        statsd.send(&Metric::distribution("sampled.dist", 1.0).sample_rate(0.25));
         // Aggregated counts are exact: their rate is not applied (as datadog-go does).
-        statsd.send(&Metric::count("sampled.count", 1).with_sample_rate(0.25));
+        statsd.send(&Metric::count("sampled.count", 1).sample_rate(0.25));
     }
     statsd.flush();
     sink.wait_for(WAIT, |m| value_count(m, "sampled.count") >= 1)
@@ -222,7 +222,7 @@ fn serverless_compat_profile_sends_what_that_receiver_understands() {
         .build();
     for _ in 0..3 {
         statsd.histogram("compat.hist", 2.0);
-        statsd.send(&Metric::distribution("compat.dist", 1.0).with_sample_rate(0.01));
+        statsd.send(&Metric::distribution("compat.dist", 1.0).sample_rate(0.01));
     }
     statsd.set("compat.set", "x");
     assert!(matches!(

@@ -52,8 +52,8 @@ fn our_messages() -> Vec<Message> {
     statsd.histogram("req.size", 512.0);
     statsd.send(&Metric::timing_ms("req.latency", 12.5));
     statsd.set("users.unique", "user-42");
-    statsd.send(&Metric::gauge("g", 5.0).with_timestamp(1_656_581_400));
-    statsd.send(&Metric::count("c", 3).with_timestamp(1_656_581_400));
+    statsd.send(&Metric::gauge("g", 5.0).timestamp(1_656_581_400));
+    statsd.send(&Metric::count("c", 3).timestamp(1_656_581_400));
     statsd
         .event(
             &Event::new("Tïtle", "line1\nline2")

@@ -152,15 +152,15 @@ fn container_id_cardinality_and_timestamps() {
         .container_id("abc123")
         .cardinality(Cardinality::Orchestrator)
         .build();
-    statsd.send(&Metric::gauge("ts.gauge", 5.0).with_timestamp(1_656_581_400));
+    statsd.send(&Metric::gauge("ts.gauge", 5.0).timestamp(1_656_581_400));
     statsd.send(
         &Metric::count("ts.count", 2)
-            .with_timestamp(1_656_581_401)
-            .with_cardinality(Cardinality::High),
+            .timestamp(1_656_581_401)
+            .cardinality(Cardinality::High),
     );
     // Timestamps only go on counts and gauges, and must be positive.
-    statsd.send(&Metric::distribution("ts.dist", 1.0).with_timestamp(1_656_581_400));
-    statsd.send(&Metric::gauge("ts.zero", 1.0).with_timestamp(0));
+    statsd.send(&Metric::distribution("ts.dist", 1.0).timestamp(1_656_581_400));
+    statsd.send(&Metric::gauge("ts.zero", 1.0).timestamp(0));
     statsd.gauge("nan.gauge", f64::NAN);
     statsd.count("", 1);
     statsd.flush();
@@ -187,8 +187,8 @@ fn timestamped_points_bypass_aggregation() {
         .url(sink.url())
         .telemetry(false)
         .build();
-    statsd.send(&Metric::count("ts.count", 1).with_timestamp(1_656_581_400));
-    statsd.send(&Metric::count("ts.count", 1).with_timestamp(1_656_581_410));
+    statsd.send(&Metric::count("ts.count", 1).timestamp(1_656_581_400));
+    statsd.send(&Metric::count("ts.count", 1).timestamp(1_656_581_410));
     statsd.flush();
     sink.wait_for_messages(2, WAIT);
     let timestamps: Vec<_> = sink.metrics().iter().map(|m| m.timestamp).collect();
@@ -201,7 +201,7 @@ fn sample_rates_are_applied_by_the_client_and_sent() {
     let statsd = plain(&sink).build();
     let calls = 2000;
     for _ in 0..calls {
-        statsd.send(&Metric::count("sampled", 1).with_sample_rate(0.5));
+        statsd.send(&Metric::count("sampled", 1).sample_rate(0.5));
     }
     statsd.flush();
     let sent = statsd.stats().metrics;
@@ -210,7 +210,7 @@ fn sample_rates_are_applied_by_the_client_and_sent() {
     assert_eq!(messages.len() as u64, sent);
     assert!(sink.metrics().iter().all(|m| m.sample_rate == 0.5));
     // Out-of-range rates mean "always".
-    statsd.send(&Metric::count("unsampled", 1).with_sample_rate(7.0));
+    statsd.send(&Metric::count("unsampled", 1).sample_rate(7.0));
     statsd.flush();
     sink.wait_for_messages(sent as usize + 1, WAIT);
     assert_eq!(metric(&sink.metrics(), "unsampled").sample_rate, 1.0);
