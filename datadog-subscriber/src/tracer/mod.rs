@@ -75,7 +75,13 @@ impl TracerConfig {
 /// assert!(datadog_subscriber::current_context().is_none());
 /// ```
 pub fn current_context() -> Option<SpanContext> {
-    tracing::Span::current()
-        .datadog_context()
-        .or_else(|| remote_parent::remote_parent().map(|context| (*context).clone()))
+    // The current span's id is enough: no `Span` handle is made (and closed) for it.
+    tracing::dispatcher::get_default(|dispatch| {
+        let current = dispatch.current_span();
+        let (trace, span_id) = dispatch
+            .downcast_ref::<layer::TraceOfSpan>()?
+            .get(dispatch, current.id()?)?;
+        Some(trace.context(span_id))
+    })
+    .or_else(|| remote_parent::remote_parent().map(|context| (*context).clone()))
 }
