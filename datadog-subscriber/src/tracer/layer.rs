@@ -98,14 +98,14 @@ fn continue_remote(fields: &mut SpanFields, remote: &SpanContext, settings: &Set
         fields.parent_id = remote.span_id;
     }
     if let Some(parent) = &remote.last_parent_id {
-        fields.set_meta("_dd.parent_id", parent.clone());
+        fields.set_meta("_dd.parent_id", parent.as_str());
     }
     if let Some(error) = &remote.propagation_error {
-        fields.set_meta("_dd.propagation_error", error.clone());
+        fields.set_meta("_dd.propagation_error", error.as_str());
     }
     fields.links.extend(remote.span_links.iter().cloned());
     for (key, value) in settings.baggage_tag_keys.tags(&remote.baggage) {
-        fields.set_meta(key, value.to_owned());
+        fields.set_meta(key, value);
     }
 }
 

@@ -3,21 +3,29 @@
 
 /// Parses 1 to 32 lowercase hex digits (the W3C `HEXDIGLC` rule).
 pub(crate) fn parse_lower_hex(text: &str) -> Option<u128> {
-    let lower_hex = text
-        .bytes()
-        .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'));
-    if text.len() > 32 || !lower_hex {
-        return None;
-    }
-    u128::from_str_radix(text, 16).ok()
+    parse_hex(text, 32, |byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Parses 1 to `max_digits` hex digits of either case (B3 ids, as lenient as the SDKs' parsers).
 pub(crate) fn parse_hex_any_case(text: &str, max_digits: usize) -> Option<u128> {
-    if text.len() > max_digits.min(32) || !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+    parse_hex(text, max_digits.min(32), |byte| byte.is_ascii_hexdigit())
+}
+
+/// 1 to `max_digits` (at most 32) digits that `allowed` accepts, folded directly: ids sit on
+/// every request's path, and `u128::from_str_radix` cost the extraction of a request more than
+/// its header lookups.
+fn parse_hex(text: &str, max_digits: usize, allowed: impl Fn(u8) -> bool) -> Option<u128> {
+    if text.is_empty() || text.len() > max_digits {
         return None;
     }
-    u128::from_str_radix(text, 16).ok()
+    text.bytes().try_fold(0u128, |value, byte| {
+        if !allowed(byte) {
+            return None;
+        }
+        // Valid for either case: `to_digit` reads `a-f` and `A-F` alike.
+        let digit = char::from(byte).to_digit(16)?;
+        Some(value << 4 | u128::from(digit))
+    })
 }
 
 /// Parses an unsigned decimal made of digits only (no sign, no spaces), rejecting overflow.

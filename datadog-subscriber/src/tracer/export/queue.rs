@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use super::TraceChunk;
 use std::borrow::Cow;
 
+use compact_str::CompactString;
+
 use crate::tracer::span_data::{SpanFields, TagKey, TagValue};
 
 /// Counters of the trace exporter, since the tracer was built.
@@ -76,7 +78,11 @@ pub(crate) fn chunk_bytes(chunk: &TraceChunk) -> usize {
 }
 
 fn span_bytes(span: &SpanFields, tag_entry: usize) -> usize {
-    let text = |text: &Option<Box<str>>| text.as_deref().map_or(0, str::len);
+    let text = |text: &Option<CompactString>| {
+        text.as_ref()
+            .filter(|text| text.is_heap_allocated())
+            .map_or(0, CompactString::capacity)
+    };
     let mut bytes = size_of::<SpanFields>() + text(&span.resource) + text(&span.span_type);
     if span.tags.spilled() {
         bytes += span.tags.capacity() * tag_entry;
@@ -85,8 +91,10 @@ fn span_bytes(span: &SpanFields, tag_entry: usize) -> usize {
         if let Cow::Owned(owned) = key {
             bytes += owned.capacity();
         }
-        if let TagValue::Str(Cow::Owned(owned)) = value {
-            bytes += owned.capacity();
+        if let TagValue::Str(text) = value
+            && text.is_heap_allocated()
+        {
+            bytes += text.capacity();
         }
     }
     for link in &span.links {
