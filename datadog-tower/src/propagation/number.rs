@@ -11,21 +11,29 @@ pub(crate) fn parse_hex_any_case(text: &str, max_digits: usize) -> Option<u128> 
     parse_hex(text, max_digits.min(32), |byte| byte.is_ascii_hexdigit())
 }
 
-/// 1 to `max_digits` (at most 32) digits that `allowed` accepts, folded directly: ids sit on
-/// every request's path, and `u128::from_str_radix` cost the extraction of a request more than
-/// its header lookups.
+/// 1 to `max_digits` (at most 32) digits that `allowed` accepts, folded directly in two 64-bit
+/// halves: ids sit on every request's path, and `u128::from_str_radix` cost the extraction of a
+/// request more than its header lookups.
 fn parse_hex(text: &str, max_digits: usize, allowed: impl Fn(u8) -> bool) -> Option<u128> {
     if text.is_empty() || text.len() > max_digits {
         return None;
     }
-    text.bytes().try_fold(0u128, |value, byte| {
-        if !allowed(byte) {
-            return None;
-        }
-        // Valid for either case: `to_digit` reads `a-f` and `A-F` alike.
-        let digit = char::from(byte).to_digit(16)?;
-        Some(value << 4 | u128::from(digit))
-    })
+    let half = |digits: &[u8]| {
+        digits.iter().try_fold(0u64, |value, &byte| {
+            if !allowed(byte) {
+                return None;
+            }
+            // `allowed` admits hex digits only; `| 0x20` lowercases `A-F`.
+            let digit = if byte.is_ascii_digit() {
+                byte - b'0'
+            } else {
+                (byte | 0x20) - b'a' + 10
+            };
+            Some(value << 4 | u64::from(digit))
+        })
+    };
+    let (high, low) = text.as_bytes().split_at(text.len().saturating_sub(16));
+    Some(u128::from(half(high)?) << 64 | u128::from(half(low)?))
 }
 
 /// Parses an unsigned decimal made of digits only (no sign, no spaces), rejecting overflow.
@@ -59,6 +67,20 @@ mod tests {
         assert_eq!(parse_lower_hex(""), None);
         assert_eq!(parse_lower_hex(&"f".repeat(33)), None);
         assert_eq!(parse_lower_hex(&"f".repeat(32)), Some(u128::MAX));
+        for text in [
+            "1ffffffffffffffff",
+            "0123456789abcdef0123456789abcdef",
+            "8",
+            "a0",
+        ] {
+            assert_eq!(
+                parse_lower_hex(text),
+                u128::from_str_radix(text, 16).ok(),
+                "{text}"
+            );
+        }
+        assert_eq!(parse_lower_hex("0123456789abcdeg0123456789abcdef"), None);
+        assert_eq!(parse_hex_any_case("DEADbeef", 16), Some(0xdead_beef));
         assert_eq!(parse_hex_any_case("Ab", 16), Some(0xab));
         assert_eq!(parse_hex_any_case("", 16), None);
         assert_eq!(parse_hex_any_case("+1", 16), None);
