@@ -1,3 +1,5 @@
+use compact_str::CompactString;
+
 /// The trace-level tags that travel with a trace (keys starting with `_dd.p.`), in insertion order.
 ///
 /// Order matters because SDKs re-inject `x-datadog-tags` in the order they read it.
@@ -14,7 +16,9 @@
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PropagationTags {
-    entries: Vec<(String, String)>,
+    /// Keys (`_dd.p.dm`, `_dd.p.tid`, ...) and values are short: kept inline, a copy of the tags
+    /// (each outgoing call takes one) allocates only the list.
+    entries: Vec<(CompactString, CompactString)>,
 }
 
 impl PropagationTags {
@@ -27,9 +31,9 @@ impl PropagationTags {
     }
 
     /// Sets `key` to `value`, keeping the position of an existing key.
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        let key = key.into();
-        let value = value.into();
+    pub fn insert(&mut self, key: impl AsRef<str>, value: impl AsRef<str>) {
+        let key = CompactString::from(key.as_ref());
+        let value = CompactString::from(value.as_ref());
         if let Some(entry) = self.entries.iter_mut().find(|(k, _)| *k == key) {
             entry.1 = value;
         } else {
@@ -40,7 +44,7 @@ impl PropagationTags {
     /// Removes `key` and returns its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
         let index = self.entries.iter().position(|(k, _)| k == key)?;
-        Some(self.entries.remove(index).1)
+        Some(self.entries.remove(index).1.into_string())
     }
 
     /// The tags in insertion order.
