@@ -10,7 +10,7 @@ use crate::propagation::Propagator;
 /// Writes the current trace context into `headers` with the environment's inject styles
 /// (`DD_TRACE_PROPAGATION_STYLE_INJECT`, read once per process).
 ///
-/// The current context is that of `tracing::Span::current()`, or the detached remote context of a
+/// The current context is that of `tracing::Span::current()`, or the remote parent of a
 /// request whose span was filtered out; with neither, nothing is written.
 ///
 /// ```

@@ -226,11 +226,11 @@ fn a_64_bit_trace_id_is_decimal_and_128_bit_logging_can_be_turned_off() {
 }
 
 #[test]
-fn the_detached_context_stamps_lines_outside_tracked_spans() {
+fn the_remote_parent_stamps_lines_outside_tracked_spans() {
     let mut remote = SpanContext::new(TraceId::from_u128(77), SpanId::new(88));
     remote.sampling_priority = Some(SamplingPriority::USER_KEEP);
     let capture = capture_with(LogConfig::default().gcp_project("p"), || {
-        with_remote_parent(Some(Arc::new(remote)), || tracing::info!("detached"));
+        with_remote_parent(Some(Arc::new(remote)), || tracing::info!("remote parent"));
     });
     let line = capture.only_line();
     assert_eq!(line["dd.trace_id"], "77");

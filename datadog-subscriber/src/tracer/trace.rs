@@ -110,7 +110,7 @@ impl Trace {
         )
     }
 
-    /// A trace continued from a remote (or detached) context. A context without a trace id starts
+    /// A trace continued from a remote context. A context without a trace id starts
     /// a new trace that keeps only the context's baggage; one with a trace id but no parent id
     /// (Datadog's "no parent" case) continues the trace without a parent.
     pub(crate) fn continue_from(tracer: &Arc<Tracer>, context: &SpanContext) -> Arc<Trace> {

@@ -6,7 +6,7 @@
 //! `http.status_code`, `error.message` for `DD_TRACE_HTTP_CLIENT_ERROR_STATUSES`, default
 //! 400-499), and that span's context is injected into the request headers with the propagator's
 //! inject styles. When `tracing` filters the client span out, the current context (the enclosing
-//! span, or the detached remote context of a filtered server span) is injected instead, so the
+//! span, or the remote parent of a filtered server span) is injected instead, so the
 //! trace still reaches the next service.
 //!
 //! ```
