@@ -24,6 +24,14 @@ pub struct TestAgentOptions {
     pub env: Vec<(String, String)>,
 }
 
+/// Whether the agent exited because a port it was given was taken meanwhile: its HTTP server
+/// says `address already in use`, its OTLP gRPC server `Address already in use` and
+/// `Failed to bind to address`.
+fn lost_a_port_race(stderr: &str) -> bool {
+    let stderr = stderr.to_ascii_lowercase();
+    stderr.contains("address already in use") || stderr.contains("failed to bind to address")
+}
+
 /// A running `ddapm-test-agent`; the process is killed when this is dropped.
 pub struct TestAgent {
     child: Child,
@@ -45,7 +53,7 @@ impl TestAgent {
         for attempt in 1..=ATTEMPTS {
             match Self::try_start(options) {
                 Ok(agent) => return agent,
-                Err(stderr) if attempt < ATTEMPTS && stderr.contains("address already in use") => {}
+                Err(stderr) if attempt < ATTEMPTS && lost_a_port_race(&stderr) => {}
                 Err(stderr) => panic!("ddapm-test-agent exited before answering /info:\n{stderr}"),
             }
         }
