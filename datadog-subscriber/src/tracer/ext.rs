@@ -38,14 +38,14 @@ pub trait DatadogSpanExt {
     fn reject_trace(&self);
 }
 
-/// The trace of `span` and the span's id, through the hook the tracer layer offers.
+/// The trace of span `id` and the span's id, through the hook the tracer layer offers.
+pub(crate) fn trace_of_id(dispatch: &tracing::Dispatch, id: &tracing::Id) -> Option<SpanTrace> {
+    dispatch.downcast_ref::<TraceOfSpan>()?.get(dispatch, id)
+}
+
 fn trace_of(span: &tracing::Span) -> Option<SpanTrace> {
-    span.with_subscriber(|(id, dispatch)| {
-        dispatch
-            .downcast_ref::<TraceOfSpan>()
-            .and_then(|hook| hook.get(dispatch, id))
-    })
-    .flatten()
+    span.with_subscriber(|(id, dispatch)| trace_of_id(dispatch, id))
+        .flatten()
 }
 
 impl DatadogSpanExt for tracing::Span {

@@ -77,10 +77,7 @@ impl TracerConfig {
 pub fn current_context() -> Option<SpanContext> {
     // The current span's id is enough: no `Span` handle is made (and closed) for it.
     tracing::dispatcher::get_default(|dispatch| {
-        let current = dispatch.current_span();
-        let (trace, span_id) = dispatch
-            .downcast_ref::<layer::TraceOfSpan>()?
-            .get(dispatch, current.id()?)?;
+        let (trace, span_id) = ext::trace_of_id(dispatch, dispatch.current_span().id()?)?;
         Some(trace.context(span_id))
     })
     .or_else(|| remote_parent::remote_parent().map(|context| (*context).clone()))

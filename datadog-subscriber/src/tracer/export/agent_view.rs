@@ -2,6 +2,7 @@
 //! tags on every span, trace-level tags on the first span of each chunk). The msgpack encoder and
 //! the in-process capture both read spans through here, so they cannot disagree.
 
+use super::TraceChunk;
 use crate::context::{PropagationTags, TraceId};
 use crate::tracer::sampling::Decision;
 use crate::tracer::settings::Settings;
@@ -17,6 +18,25 @@ pub(crate) struct TraceFields<'a> {
 pub(crate) struct ChunkTags<'a> {
     pub(crate) decision: Option<&'a Decision>,
     pub(crate) tags: &'a PropagationTags,
+}
+
+/// Calls `visit` with each span of `chunk`, what it takes from its trace, and (for the first span
+/// only) the chunk's trace-level tags.
+pub(crate) fn for_each_span(
+    chunk: &TraceChunk,
+    mut visit: impl FnMut(&SpanFields, &TraceFields<'_>, Option<&ChunkTags<'_>>),
+) {
+    let trace = TraceFields {
+        trace_id: chunk.trace_id,
+        origin: chunk.origin.as_deref(),
+    };
+    let chunk_tags = ChunkTags {
+        decision: chunk.decision.as_ref(),
+        tags: &chunk.tags,
+    };
+    for (index, span) in chunk.spans.iter().enumerate() {
+        visit(span, &trace, (index == 0).then_some(&chunk_tags));
+    }
 }
 
 /// The `meta` entries of `span`: its string tags, the service tags (`env`, `version` only on spans

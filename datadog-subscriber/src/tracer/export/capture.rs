@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::TraceChunk;
-use super::agent_view::{ChunkTags, TraceFields, for_each_meta, for_each_metric};
+use super::agent_view::{for_each_meta, for_each_metric, for_each_span};
 use crate::context::{SamplingPriority, SpanId, SpanLink, TraceId};
 use crate::tracer::settings::Settings;
 
@@ -98,23 +98,14 @@ impl CapturedSpans {
 
     /// Keeps the spans of `chunk` as the Agent would receive them.
     pub(crate) fn record(&self, chunk: &TraceChunk, settings: &Settings) {
-        let trace = TraceFields {
-            trace_id: chunk.trace_id,
-            origin: chunk.origin.as_deref(),
-        };
-        let chunk_tags = ChunkTags {
-            decision: chunk.decision.as_ref(),
-            tags: &chunk.tags,
-        };
         let mut spans = self.lock();
-        for (index, span) in chunk.spans.iter().enumerate() {
+        for_each_span(chunk, |span, trace, first| {
             if spans.len() >= self.shared.capacity {
                 self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-                continue;
+                return;
             }
-            let first = (index == 0).then_some(&chunk_tags);
             let mut meta = BTreeMap::new();
-            for_each_meta(span, settings, &trace, first, |key, value| {
+            for_each_meta(span, settings, trace, first, |key, value| {
                 meta.insert(key.to_owned(), value.to_owned());
             });
             let mut metrics = BTreeMap::new();
@@ -141,7 +132,7 @@ impl CapturedSpans {
                 metrics,
                 links: span.links.clone(),
             });
-        }
+        });
     }
 }
 

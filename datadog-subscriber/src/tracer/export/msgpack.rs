@@ -5,7 +5,7 @@
 //! first span of the chunk carries the trace-level tags (sampling decision, `_dd.p.*`).
 
 use super::TraceChunk;
-use super::agent_view::{ChunkTags, TraceFields, for_each_meta, for_each_metric};
+use super::agent_view::{ChunkTags, TraceFields, for_each_meta, for_each_metric, for_each_span};
 use crate::context::SpanLink;
 use crate::tracer::settings::Settings;
 use crate::tracer::span_data::SpanFields;
@@ -56,18 +56,9 @@ pub(crate) fn finish_payload(buffer: &mut [u8], trace_count: u32) {
 /// tags.
 pub(crate) fn encode_chunk(buffer: &mut Vec<u8>, chunk: &TraceChunk, settings: &Settings) {
     array_len(buffer, chunk.spans.len() as u32);
-    let trace = TraceFields {
-        trace_id: chunk.trace_id,
-        origin: chunk.origin.as_deref(),
-    };
-    let chunk_tags = ChunkTags {
-        decision: chunk.decision.as_ref(),
-        tags: &chunk.tags,
-    };
-    for (index, span) in chunk.spans.iter().enumerate() {
-        let first = (index == 0).then_some(&chunk_tags);
-        encode_span(buffer, span, settings, &trace, first);
-    }
+    for_each_span(chunk, |span, trace, first| {
+        encode_span(buffer, span, settings, trace, first);
+    });
 }
 
 /// Appends one span map; `first` for the span that carries the chunk's trace-level tags.
