@@ -10,8 +10,7 @@ use super::status::{self, CANCELLED, UNIMPLEMENTED, UNKNOWN, code_name};
 use super::tags::{self, field as grpc_field};
 use super::{Call, method_values};
 use crate::server::layer::{ServerShared, SpanShape, field};
-use crate::server::{RequestState, peer_ip};
-use crate::{client_ip, header_tags::header_value};
+use crate::server::{RequestState, client_ip};
 
 /// Opens the `grpc.server` span of `request` (the shape's callsite declares the gRPC fields).
 pub(crate) fn open_span<B>(shared: &ServerShared, shape: &SpanShape, request: &Request<B>) -> Span {
@@ -23,19 +22,7 @@ pub(crate) fn open_span<B>(shared: &ServerShared, shape: &SpanShape, request: &R
     let useragent = headers
         .get(http::header::USER_AGENT)
         .and_then(|value| value.to_str().ok());
-    let client_ip = shared
-        .config
-        .client_ip
-        .enabled
-        .then(|| {
-            client_ip::resolve(
-                headers,
-                shared.config.client_ip.header.as_deref(),
-                peer_ip(request),
-            )
-        })
-        .flatten()
-        .map(|ip| ip.to_string());
+    let client_ip = client_ip(shared, request);
     let client_ip = client_ip.as_deref();
     let fields = &shape.fields;
     let grpc = shape
@@ -81,13 +68,7 @@ pub(crate) fn open_span<B>(shared: &ServerShared, shape: &SpanShape, request: &R
         service_name,
         name,
     ]);
-    if !span.is_disabled() {
-        for (header, request_field, _) in &shape.header_fields {
-            if let Some(value) = header_value(headers, header) {
-                span.record(request_field, value.as_str());
-            }
-        }
-    }
+    shape.record_request_headers(&span, headers);
     span
 }
 

@@ -1,14 +1,16 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use http::HeaderMap;
 use http::header::HeaderName;
 use tower_layer::Layer;
-use tracing::Level;
 use tracing::field::Field;
+use tracing::{Level, Span};
 
 use super::DatadogServerService;
 use crate::config::HttpConfig;
 use crate::grpc::{self, GrpcConfig};
+use crate::header_tags::header_value;
 use crate::http_tags;
 use crate::propagation::Propagator;
 use crate::span_callsite::SpanTemplate;
@@ -82,6 +84,18 @@ pub(crate) struct SpanShape {
 }
 
 impl SpanShape {
+    /// Records the request header tags (`DD_TRACE_HEADER_TAGS`) of `headers` on `span`.
+    pub(crate) fn record_request_headers(&self, span: &Span, headers: &HeaderMap) {
+        if span.is_disabled() {
+            return;
+        }
+        for (header, request_field, _) in &self.header_fields {
+            if let Some(value) = header_value(headers, header) {
+                span.record(request_field, value.as_str());
+            }
+        }
+    }
+
     fn new(level: Level, config: &HttpConfig, grpc: bool) -> Self {
         let mut names: Vec<String> = FIXED_FIELDS.iter().map(|name| (*name).to_owned()).collect();
         if grpc {

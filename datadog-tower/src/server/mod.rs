@@ -44,4 +44,4 @@ pub(crate) use future::RequestState;
 pub use future::ResponseFuture;
 pub use layer::{DatadogServerLayer, ServerLayerBuilder};
 pub use service::DatadogServerService;
-pub(crate) use service::peer_ip;
+pub(crate) use service::client_ip;

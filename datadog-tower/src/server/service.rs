@@ -12,7 +12,6 @@ use tracing::field::Value;
 use super::ResponseFuture;
 use super::future::RequestState;
 use super::layer::{ServerShared, SpanShape, field};
-use crate::header_tags::header_value;
 use crate::{client_ip, grpc, http_tags};
 
 /// The service [`DatadogServerLayer`](super::DatadogServerLayer) wraps around an inner service.
@@ -120,16 +119,7 @@ fn open_span<B>(shared: &ServerShared, shape: &SpanShape, request: &Request<B>) 
     let useragent = headers
         .get(http::header::USER_AGENT)
         .and_then(|value| value.to_str().ok());
-    let client_ip = if shared.config.client_ip.enabled {
-        client_ip::resolve(
-            headers,
-            shared.config.client_ip.header.as_deref(),
-            peer_ip(request),
-        )
-    } else {
-        None
-    };
-    let client_ip = client_ip.map(|ip| ip.to_string());
+    let client_ip = client_ip(shared, request);
     let client_ip = client_ip.as_deref();
     let fields = &shape.fields;
     let span = shape.template.open([
@@ -157,14 +147,22 @@ fn open_span<B>(shared: &ServerShared, shape: &SpanShape, request: &Request<B>) 
         ),
         (&fields[field::MEASURED], Some(&1_i64 as &dyn Value)),
     ]);
-    if !span.is_disabled() {
-        for (header, request_field, _) in &shape.header_fields {
-            if let Some(value) = header_value(headers, header) {
-                span.record(request_field, value.as_str());
-            }
-        }
-    }
+    shape.record_request_headers(&span, headers);
     span
+}
+
+/// The `http.client_ip` of `request`, when the settings ask for it (`DD_TRACE_CLIENT_IP_ENABLED`).
+pub(crate) fn client_ip<B>(shared: &ServerShared, request: &Request<B>) -> Option<String> {
+    let settings = &shared.config.client_ip;
+    if !settings.enabled {
+        return None;
+    }
+    client_ip::resolve(
+        request.headers(),
+        settings.header.as_deref(),
+        peer_ip(request),
+    )
+    .map(|ip| ip.to_string())
 }
 
 #[cfg(feature = "axum")]
@@ -181,7 +179,7 @@ fn matched_path<B>(_request: &Request<B>) -> Option<&str> {
 }
 
 #[cfg(feature = "axum")]
-pub(crate) fn peer_ip<B>(request: &Request<B>) -> Option<IpAddr> {
+fn peer_ip<B>(request: &Request<B>) -> Option<IpAddr> {
     request
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -189,6 +187,6 @@ pub(crate) fn peer_ip<B>(request: &Request<B>) -> Option<IpAddr> {
 }
 
 #[cfg(not(feature = "axum"))]
-pub(crate) fn peer_ip<B>(_request: &Request<B>) -> Option<IpAddr> {
+fn peer_ip<B>(_request: &Request<B>) -> Option<IpAddr> {
     None
 }
