@@ -56,12 +56,7 @@ impl FaultApp {
 
     fn try_start(binary: &Path, env: &[(&str, String)], stdout: StdoutMode) -> Option<FaultApp> {
         let port = crate::free_port();
-        let mut command = Command::new(binary);
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("DD_") || name == "RUST_LOG" {
-                command.env_remove(name);
-            }
-        }
+        let mut command = crate::clean_command(binary);
         command
             .env("PORT", port.to_string())
             .envs(env.iter().map(|(name, value)| (name, value)))

@@ -11,6 +11,30 @@ pub mod fault_app;
 pub mod peers;
 pub mod test_agent;
 
+/// A command for one of the workspace's programs without the settings the developer's shell may
+/// hold for Datadog, OpenTelemetry, Cloud Run or logging (`DD_*`, `OTEL_*`, `K_*`, `RUST_LOG`,
+/// `GOOGLE_CLOUD_PROJECT`, `GCE_METADATA_HOST`, `PORT`): a test sets what it means.
+pub fn clean_command(program: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
+    for (name, _) in std::env::vars_os() {
+        let text = name.to_string_lossy();
+        let inherited_setting = ["DD_", "OTEL_", "K_"]
+            .iter()
+            .any(|prefix| text.starts_with(prefix))
+            || [
+                "RUST_LOG",
+                "GOOGLE_CLOUD_PROJECT",
+                "GCE_METADATA_HOST",
+                "PORT",
+            ]
+            .contains(&&*text);
+        if inherited_setting {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 /// A free TCP port on the loopback interface (the OS picks it; the listener is closed at once).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

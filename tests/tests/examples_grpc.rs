@@ -4,7 +4,7 @@
 
 mod examples_support;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use datadog_e2e_tests::test_agent::TestAgent;
@@ -26,12 +26,7 @@ fn start(agent: &TestAgent) -> App {
 /// Runs the example's `check` client against `app` for `service`; returns what it printed.
 fn check(agent: &TestAgent, app: &App, service: &str) -> String {
     let binary = example_binary("grpc").with_file_name("check");
-    let mut command = Command::new(binary);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("DD_") || name == "RUST_LOG" {
-            command.env_remove(name);
-        }
-    }
+    let mut command = datadog_e2e_tests::clean_command(&binary);
     let output = command
         .arg(service)
         .env("TARGET", format!("http://127.0.0.1:{}", app.port()))

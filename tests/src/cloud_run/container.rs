@@ -38,23 +38,7 @@ pub struct Termination {
 
 impl Container {
     pub(super) fn start(binary: &Path, env: &[(String, String)], port: u16) -> Container {
-        let mut command = Command::new(binary);
-        for (name, _) in std::env::vars_os() {
-            let name_text = name.to_string_lossy();
-            if name_text.starts_with("DD_")
-                || name_text.starts_with("OTEL_")
-                || name_text.starts_with("K_")
-                || [
-                    "RUST_LOG",
-                    "GOOGLE_CLOUD_PROJECT",
-                    "GCE_METADATA_HOST",
-                    "PORT",
-                ]
-                .contains(&&*name_text)
-            {
-                command.env_remove(name);
-            }
-        }
+        let mut command = crate::clean_command(binary);
         command
             .envs(env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())

@@ -81,12 +81,7 @@ impl App {
     /// shell), and waits for its "starting server on port <port>" line.
     pub fn start(binary: &Path, env: &[(&str, String)]) -> App {
         let port = datadog_e2e_tests::free_port();
-        let mut command = Command::new(binary);
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("DD_") || name == "RUST_LOG" {
-                command.env_remove(name);
-            }
-        }
+        let mut command = datadog_e2e_tests::clean_command(binary);
         command
             .env("PORT", port.to_string())
             .envs(env.iter().map(|(name, value)| (name, value)))
