@@ -295,8 +295,30 @@ fn write_thread_name(out: &mut Vec<u8>) {
     }
 }
 
-/// Appends `value` in lower-case hex, zero-padded to `digits` digits.
+/// Appends the low `digits` (at most 32) hex digits of `value`, lower-case, zero-padded.
 fn hex(out: &mut Vec<u8>, value: u128, digits: usize) {
-    // Writing into a `Vec` cannot fail.
-    let _ = write!(out, "{value:0digits$x}");
+    // A digit at a time: `write!` with a width took a tenth of a correlated line.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.extend((0..digits.min(32)).rev().map(|index| {
+        let nibble = (value >> (4 * index)) as usize & 0xf;
+        DIGITS[nibble]
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hex;
+
+    #[test]
+    fn hex_pads_and_keeps_the_low_digits() {
+        let mut out = Vec::new();
+        hex(&mut out, 0xab, 16);
+        assert_eq!(out, b"00000000000000ab");
+        out.clear();
+        hex(&mut out, u128::MAX - 1, 32);
+        assert_eq!(out, b"fffffffffffffffffffffffffffffffe");
+        out.clear();
+        hex(&mut out, 0x1234_5678_9abc_def0_1122_3344_5566_7788, 32);
+        assert_eq!(out, b"123456789abcdef01122334455667788");
+    }
 }

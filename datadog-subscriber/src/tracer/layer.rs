@@ -169,6 +169,9 @@ where
         let started = Instant::now();
         let span_id = SpanId::generate();
         let mut fields = Box::new(SpanFields::timed(attrs.metadata().name(), span_id, started));
+        // Room for every declared field at once: a span with many (a request span) would
+        // otherwise grow its list several times.
+        fields.tags.reserve(attrs.metadata().fields().len());
         attrs.record(&mut FieldVisitor(&mut fields));
 
         let parent = span.parent();
