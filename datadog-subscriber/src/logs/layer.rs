@@ -299,10 +299,11 @@ fn write_thread_name(out: &mut Vec<u8>) {
 fn hex(out: &mut Vec<u8>, value: u128, digits: usize) {
     // A digit at a time: `write!` with a width took a tenth of a correlated line.
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    out.extend((0..digits.min(32)).rev().map(|index| {
-        let nibble = (value >> (4 * index)) as usize & 0xf;
-        DIGITS[nibble]
-    }));
+    let mut text = [0u8; 32];
+    for (index, digit) in text.iter_mut().rev().enumerate() {
+        *digit = DIGITS[(value >> (4 * index)) as usize & 0xf];
+    }
+    out.extend_from_slice(&text[32 - digits.min(32)..]);
 }
 
 #[cfg(test)]
