@@ -1,4 +1,5 @@
 use compact_str::CompactString;
+use smallvec::SmallVec;
 
 /// The trace-level tags that travel with a trace (keys starting with `_dd.p.`), in insertion order.
 ///
@@ -16,9 +17,9 @@ use compact_str::CompactString;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PropagationTags {
-    /// Keys (`_dd.p.dm`, `_dd.p.tid`, ...) and values are short: kept inline, a copy of the tags
-    /// (each outgoing call takes one) allocates only the list.
-    entries: Vec<(CompactString, CompactString)>,
+    /// Keys (`_dd.p.dm`, `_dd.p.tid`, ...) and values are short, and a trace rarely carries more
+    /// than two: kept inline, so the copy each outgoing call takes allocates nothing.
+    entries: SmallVec<[(CompactString, CompactString); 2]>,
 }
 
 impl PropagationTags {
