@@ -2,21 +2,21 @@
 
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId};
 
-use super::OWS;
 use super::carrier::{Extractor, HeaderWriter, Injector};
 use super::names::{B3_FLAGS, B3_SAMPLED, B3_SPAN_ID, B3_TRACE_ID};
 use super::number::{parse_hex_any_case, push_hex};
+use super::text::trim_ows;
 
 /// Reads a B3 context; both ids must be hex and non-zero.
 pub(crate) fn extract<E: Extractor + ?Sized>(carrier: &E) -> Option<SpanContext> {
     let (trace_id, span_id) = parse_ids(carrier.get(B3_TRACE_ID)?, carrier.get(B3_SPAN_ID)?)?;
     let mut context = SpanContext::new(trace_id, span_id);
-    context.sampling_priority = match carrier.get(B3_SAMPLED).map(|value| value.trim_matches(OWS)) {
+    context.sampling_priority = match carrier.get(B3_SAMPLED).map(trim_ows) {
         Some("1") => Some(SamplingPriority::AUTO_KEEP),
         Some("0") => Some(SamplingPriority::AUTO_REJECT),
         _ => None,
     };
-    if carrier.get(B3_FLAGS).map(|value| value.trim_matches(OWS)) == Some("1") {
+    if carrier.get(B3_FLAGS).map(trim_ows) == Some("1") {
         context.sampling_priority = Some(SamplingPriority::USER_KEEP);
     }
     Some(context)
@@ -24,8 +24,8 @@ pub(crate) fn extract<E: Extractor + ?Sized>(carrier: &E) -> Option<SpanContext>
 
 /// Parses a B3 trace id (1–32 hex digits) and span id (1–16), either case, both non-zero.
 pub(crate) fn parse_ids(trace_id: &str, span_id: &str) -> Option<(TraceId, SpanId)> {
-    let trace_id = parse_hex_any_case(trace_id.trim_matches(OWS), 32)?;
-    let span_id = parse_hex_any_case(span_id.trim_matches(OWS), 16)? as u64;
+    let trace_id = parse_hex_any_case(trim_ows(trace_id), 32)?;
+    let span_id = parse_hex_any_case(trim_ows(span_id), 16)? as u64;
     (trace_id != 0 && span_id != 0).then(|| (TraceId::from_u128(trace_id), SpanId::new(span_id)))
 }
 

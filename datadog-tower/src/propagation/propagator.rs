@@ -70,7 +70,8 @@ struct Primary {
     style: Style,
     /// The raw `tracestate` of a W3C primary, kept only for a restart's link.
     tracestate: Option<String>,
-    /// A W3C context that no Datadog tracer wrote and that no Datadog header confirmed.
+    /// A W3C context that no Datadog tracer wrote and that no Datadog header confirmed
+    /// (only looked at when the settings treat such a context apart).
     foreign: bool,
 }
 
@@ -250,6 +251,10 @@ impl Propagator {
         let restart = config.extract_behavior == ExtractBehavior::Restart;
         let foreign_restart = config.extract_behavior == ExtractBehavior::Continue
             && config.foreign_tracecontext == ExtractBehavior::Restart;
+        // Whether a foreign W3C context is treated otherwise than continued: when it is not,
+        // nothing depends on `Primary::foreign` and its header lookup is skipped.
+        let foreign_matters = config.extract_behavior == ExtractBehavior::Continue
+            && config.foreign_tracecontext != ExtractBehavior::Continue;
         let mut primary: Option<Primary> = None;
         // The parent id a Datadog context of the primary trace carried (for `_dd.parent_id`).
         let mut datadog_parent: Option<SpanId> = None;
@@ -262,7 +267,8 @@ impl Propagator {
                     None => {
                         // Datadog headers (in any style order, even unread with
                         // `extract_first`) vouch for the context as much as a `dd=` member.
-                        let foreign = !w3c.written_by_datadog()
+                        let foreign = foreign_matters
+                            && !w3c.written_by_datadog()
                             && carrier.get(names::DATADOG_TRACE_ID).is_none();
                         let tracestate = if restart || (foreign && foreign_restart) {
                             w3c.raw_state.as_deref().map(str::to_owned)
