@@ -42,6 +42,9 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
         max_items.min(header.bytes().filter(|&byte| byte == b',').count() + 1),
         header.len().min(max_bytes),
     );
+    // Most headers have no escape at all: their items are the text itself (already valid
+    // UTF-8, which the decoder would check again).
+    let escaped = header.as_bytes().contains(&b'%');
     let mut bytes = 0usize;
     for (index, member) in split_at_byte(header, b',').enumerate() {
         let cost = member.len() + usize::from(index > 0);
@@ -50,7 +53,11 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
         }
         bytes += cost;
         let (key, value) = split_member(member)?;
-        baggage.insert(decode(key), decode(value));
+        if escaped {
+            baggage.insert(decode(key), decode(value));
+        } else {
+            baggage.insert(key, value);
+        }
     }
     if baggage.is_empty() {
         return None;
@@ -61,11 +68,6 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
 /// A percent-decoded key or value: invalid escapes stay as they are, invalid UTF-8 becomes
 /// U+FFFD, `+` stays `+`.
 fn decode(text: &str) -> Cow<'_, str> {
-    // Most items have no escape: they are the text itself, already valid UTF-8 (the decoder
-    // would check it again).
-    if !text.as_bytes().contains(&b'%') {
-        return Cow::Borrowed(text);
-    }
     percent_decode_str(text).decode_utf8_lossy()
 }
 

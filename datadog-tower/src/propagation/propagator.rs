@@ -183,7 +183,7 @@ impl Propagator {
     /// new trace, but keep its span links (`restart` behaviour) and baggage (baggage-only
     /// requests).
     pub fn extract<E: Extractor + ?Sized>(&self, carrier: &E) -> Option<SpanContext> {
-        self.extract_with_style(carrier).map(|(context, _)| context)
+        self.extract_into(carrier, &mut None)
     }
 
     /// Like [`extract`](Self::extract), with the style of the continued context (`None` when no
@@ -192,6 +192,19 @@ impl Propagator {
         &self,
         carrier: &E,
     ) -> Option<(SpanContext, Option<Style>)> {
+        let mut style = None;
+        let context = self.extract_into(carrier, &mut style)?;
+        Some((context, style))
+    }
+
+    /// [`extract`](Self::extract), setting `style` to the continued context's style. The
+    /// context is built where it is returned: it is a few hundred bytes, and each move of it
+    /// through a tuple or a map cost a copy the profile showed.
+    fn extract_into<E: Extractor + ?Sized>(
+        &self,
+        carrier: &E,
+        style: &mut Option<Style>,
+    ) -> Option<SpanContext> {
         let config = &self.inner.config;
         if config.extract_behavior == ExtractBehavior::Ignore {
             return None;
@@ -201,48 +214,40 @@ impl Propagator {
         } else {
             None
         };
-        let behavior = |primary: &Primary| {
-            if primary.foreign && config.extract_behavior == ExtractBehavior::Continue {
-                config.foreign_tracecontext
-            } else {
-                config.extract_behavior
-            }
+        let Some(primary) = self.resolve(carrier) else {
+            let mut context = SpanContext::default();
+            context.baggage = baggage?;
+            return Some(context);
         };
-        match self
-            .resolve(carrier)
-            .map(|primary| (behavior(&primary), primary))
-        {
-            None => baggage.map(|baggage| {
-                let mut context = SpanContext::default();
+        let behavior = if primary.foreign && config.extract_behavior == ExtractBehavior::Continue {
+            config.foreign_tracecontext
+        } else {
+            config.extract_behavior
+        };
+        if behavior == ExtractBehavior::Continue {
+            *style = Some(primary.style);
+            let mut context = primary.context;
+            if let Some(baggage) = baggage {
                 context.baggage = baggage;
-                (context, None)
-            }),
-            Some((behavior @ (ExtractBehavior::Restart | ExtractBehavior::Ignore), primary)) => {
-                // `Ignore` gets here only for a foreign context (the global `Ignore` returned
-                // early): a new trace without the link.
-                let mut context = SpanContext::default();
-                if behavior == ExtractBehavior::Restart {
-                    let dropped = primary.context;
-                    context.span_links.push(link(
-                        dropped.trace_id,
-                        dropped.span_id,
-                        dropped.sampling_priority,
-                        primary.tracestate,
-                        "propagation_behavior_extract",
-                        primary.style,
-                    ));
-                }
-                context.baggage = baggage.unwrap_or_default();
-                Some((context, None))
             }
-            Some((ExtractBehavior::Continue, primary)) => {
-                let mut context = primary.context;
-                if let Some(baggage) = baggage {
-                    context.baggage = baggage;
-                }
-                Some((context, Some(primary.style)))
-            }
+            return Some(context);
         }
+        // `Ignore` gets here only for a foreign context (the global `Ignore` returned early): a
+        // new trace without the link.
+        let mut context = SpanContext::default();
+        if behavior == ExtractBehavior::Restart {
+            let dropped = primary.context;
+            context.span_links.push(link(
+                dropped.trace_id,
+                dropped.span_id,
+                dropped.sampling_priority,
+                primary.tracestate,
+                "propagation_behavior_extract",
+                primary.style,
+            ));
+        }
+        context.baggage = baggage.unwrap_or_default();
+        Some(context)
     }
 
     /// Runs the trace styles in order: first context wins, others become links or are merged.
