@@ -3,8 +3,8 @@
 use datadog_subscriber::context::{SamplingPriority, SpanContext};
 
 use super::b3multi::{parse_ids, write_trace_id};
-use super::carrier::{Extractor, HeaderWriter, Injector};
-use super::names::B3;
+use super::carrier::{Extractor, HeaderWriter};
+use super::names::{B3, Header};
 use super::number::push_hex;
 use super::text::trim_ows;
 
@@ -23,7 +23,7 @@ pub(crate) fn extract<E: Extractor + ?Sized>(carrier: &E) -> Option<SpanContext>
 }
 
 /// Sets `b3`.
-pub(crate) fn inject<I: Injector + ?Sized>(context: &SpanContext, out: &mut HeaderWriter<'_, I>) {
+pub(crate) fn inject(context: &SpanContext, out: &mut HeaderWriter) {
     let value = out.next_value();
     write_trace_id(value, context.trace_id);
     value.push('-');
@@ -34,5 +34,5 @@ pub(crate) fn inject<I: Injector + ?Sized>(context: &SpanContext, out: &mut Head
         Some(_) => value.push_str("-0"),
         None => {}
     }
-    out.send(B3);
+    out.send(Header::B3);
 }

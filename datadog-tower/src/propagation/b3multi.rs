@@ -2,8 +2,8 @@
 
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId};
 
-use super::carrier::{Extractor, HeaderWriter, Injector};
-use super::names::{B3_FLAGS, B3_SAMPLED, B3_SPAN_ID, B3_TRACE_ID};
+use super::carrier::{Extractor, HeaderWriter};
+use super::names::{B3_FLAGS, B3_SAMPLED, B3_SPAN_ID, B3_TRACE_ID, Header};
 use super::number::{parse_hex_any_case, push_hex};
 use super::text::trim_ows;
 
@@ -36,15 +36,15 @@ pub(crate) fn write_trace_id(out: &mut String, trace_id: TraceId) {
 }
 
 /// Sets the B3 headers (`x-b3-flags: 1` and no `x-b3-sampled` for a user keep).
-pub(crate) fn inject<I: Injector + ?Sized>(context: &SpanContext, out: &mut HeaderWriter<'_, I>) {
+pub(crate) fn inject(context: &SpanContext, out: &mut HeaderWriter) {
     write_trace_id(out.next_value(), context.trace_id);
-    out.send(B3_TRACE_ID);
+    out.send(Header::B3TraceId);
     push_hex(out.next_value(), context.span_id.as_u64().into(), 16);
-    out.send(B3_SPAN_ID);
+    out.send(Header::B3SpanId);
     match context.sampling_priority.map(SamplingPriority::value) {
-        Some(priority) if priority > 1 => out.set(B3_FLAGS, "1"),
-        Some(1) => out.set(B3_SAMPLED, "1"),
-        Some(_) => out.set(B3_SAMPLED, "0"),
+        Some(priority) if priority > 1 => out.set(Header::B3Flags, "1"),
+        Some(1) => out.set(Header::B3Sampled, "1"),
+        Some(_) => out.set(Header::B3Sampled, "0"),
         None => {}
     }
 }

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use datadog_subscriber::context::Baggage;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
-use super::carrier::{Extractor, HeaderWriter, Injector};
-use super::names::BAGGAGE;
+use super::carrier::{Extractor, HeaderWriter};
+use super::names::{BAGGAGE, Header};
 use super::text::{split_at_byte, split_once_at_byte, trim_ows, trim_spaces};
 
 /// Reads every `baggage` field line (joined with `,`); `None` when absent, empty or malformed.
@@ -110,9 +110,9 @@ const VALUE_ESCAPED: &AsciiSet = &KEY_ESCAPED
     .remove(b'}');
 
 /// Sets `baggage` when at least one item fits the limits.
-pub(crate) fn inject<I: Injector + ?Sized>(
+pub(crate) fn inject(
     baggage: &Baggage,
-    out: &mut HeaderWriter<'_, I>,
+    out: &mut HeaderWriter,
     (max_items, max_bytes): (usize, usize),
 ) {
     let value = out.next_value();
@@ -139,7 +139,7 @@ pub(crate) fn inject<I: Injector + ?Sized>(
         items += 1;
     }
     if items > 0 {
-        out.send(BAGGAGE);
+        out.send(Header::Baggage);
     }
 }
 

@@ -2,9 +2,10 @@
 
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId};
 
-use super::carrier::{Extractor, HeaderWriter, Injector};
+use super::carrier::{Extractor, HeaderWriter};
 use super::names::{
     DATADOG_ORIGIN, DATADOG_PARENT_ID, DATADOG_SAMPLING_PRIORITY, DATADOG_TAGS, DATADOG_TRACE_ID,
+    Header,
 };
 use super::number::{parse_decimal_u64, parse_lower_hex, push_hex};
 use super::text::{split_at_byte, split_once_at_byte, trim_ows, trim_spaces};
@@ -144,30 +145,26 @@ pub(crate) fn valid_decision_maker(value: &str) -> bool {
 
 /// Sets the `x-datadog-*` headers; `x-datadog-tags` is left out when a tag cannot be encoded,
 /// when it is longer than `tags_max_length`, or when that is `0`.
-pub(crate) fn inject<I: Injector + ?Sized>(
-    context: &SpanContext,
-    out: &mut HeaderWriter<'_, I>,
-    tags_max_length: usize,
-) {
+pub(crate) fn inject(context: &SpanContext, out: &mut HeaderWriter, tags_max_length: usize) {
     out.set(
-        DATADOG_TRACE_ID,
+        Header::DatadogTraceId,
         itoa::Buffer::new().format(context.trace_id.low()),
     );
     out.set(
-        DATADOG_PARENT_ID,
+        Header::DatadogParentId,
         itoa::Buffer::new().format(context.span_id.as_u64()),
     );
     if let Some(priority) = context.sampling_priority {
         out.set(
-            DATADOG_SAMPLING_PRIORITY,
+            Header::DatadogSamplingPriority,
             itoa::Buffer::new().format(priority.value()),
         );
     }
     if let Some(origin) = &context.origin {
-        out.set(DATADOG_ORIGIN, origin);
+        out.set(Header::DatadogOrigin, origin);
     }
     if encode_tags(context, tags_max_length, out.next_value()) {
-        out.send(DATADOG_TAGS);
+        out.send(Header::DatadogTags);
     }
 }
 

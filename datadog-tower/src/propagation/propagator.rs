@@ -357,26 +357,64 @@ impl Propagator {
     /// Writes `context` in every inject style (baggage even when the ids are zero).
     ///
     /// `x-datadog-tags` is left out when a tag breaks its grammar or the header would exceed
-    /// the `x-datadog-tags` length limit, as Datadog's SDKs do.
+    /// the `x-datadog-tags` length limit, as Datadog's SDKs do. For an [`http::HeaderMap`],
+    /// [`inject_header_map`](Self::inject_header_map) writes the same headers for less.
     pub fn inject<I: Injector + ?Sized>(&self, context: &SpanContext, carrier: &mut I) {
+        if let Some(out) = self.format_headers(context) {
+            out.set_all(carrier);
+        }
+    }
+
+    /// [`inject`](Self::inject) into an [`http::HeaderMap`], with one allocation for every
+    /// header value together (each value is a slice of one shared buffer) rather than one per
+    /// header: the outgoing requests of [`DatadogClientLayer`](crate::DatadogClientLayer) and
+    /// [`inject_current`](crate::inject_current) take this path.
+    ///
+    /// ```
+    /// use datadog_subscriber::context::{SpanContext, SpanId, TraceId};
+    /// use datadog_tower::propagation::Propagator;
+    /// use http::HeaderMap;
+    ///
+    /// let context = SpanContext::new(TraceId::from_u128(1), SpanId::new(2));
+    /// let mut headers = HeaderMap::new();
+    /// Propagator::default().inject_header_map(&context, &mut headers);
+    /// assert_eq!(headers["x-datadog-trace-id"], "1");
+    /// assert_eq!(
+    ///     headers["traceparent"],
+    ///     "00-00000000000000000000000000000001-0000000000000002-00"
+    /// );
+    /// ```
+    pub fn inject_header_map(&self, context: &SpanContext, headers: &mut http::HeaderMap) {
+        if let Some(out) = self.format_headers(context) {
+            out.insert_all(headers);
+        }
+    }
+
+    /// The headers `context` is injected as; `None` when there are none (nothing allocated).
+    fn format_headers(&self, context: &SpanContext) -> Option<HeaderWriter> {
         let config = &self.inner.config;
-        let mut out = HeaderWriter::new(carrier);
-        if self.inner.inject_baggage && !context.baggage.is_empty() {
+        let with_baggage = self.inner.inject_baggage && !context.baggage.is_empty();
+        let with_trace = context.is_valid() && !self.inner.trace_inject.is_empty();
+        if !with_baggage && !with_trace {
+            return None;
+        }
+        let mut out = HeaderWriter::new();
+        if with_baggage {
             let limits = (config.baggage_max_items, config.baggage_max_bytes);
             baggage::inject(&context.baggage, &mut out, limits);
         }
-        if !context.is_valid() {
-            return;
-        }
-        for style in &self.inner.trace_inject {
-            match style {
-                Style::Datadog => datadog::inject(context, &mut out, config.tags_max_length),
-                Style::TraceContext => tracecontext::inject(context, &mut out),
-                Style::B3Multi => b3multi::inject(context, &mut out),
-                Style::B3 => b3::inject(context, &mut out),
-                Style::Baggage => {}
+        if with_trace {
+            for style in &self.inner.trace_inject {
+                match style {
+                    Style::Datadog => datadog::inject(context, &mut out, config.tags_max_length),
+                    Style::TraceContext => tracecontext::inject(context, &mut out),
+                    Style::B3Multi => b3multi::inject(context, &mut out),
+                    Style::B3 => b3::inject(context, &mut out),
+                    Style::Baggage => {}
+                }
             }
         }
+        Some(out)
     }
 }
 
@@ -392,6 +430,54 @@ mod tests {
         PropagatorBuilder::from_lookup(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
             .styles(styles.iter().copied())
             .build()
+    }
+
+    #[test]
+    fn header_map_injection_writes_what_the_injector_path_writes() {
+        use datadog_subscriber::context::Baggage;
+        let all_styles = PropagatorBuilder::from_lookup(|_| None)
+            .styles([
+                Style::Datadog,
+                Style::TraceContext,
+                Style::B3Multi,
+                Style::B3,
+                Style::Baggage,
+            ])
+            .build();
+        let mut context = SpanContext::new(TraceId::from_parts(7, 1), SpanId::new(2));
+        context.sampling_priority = Some(SamplingPriority::new(2));
+        context.origin = Some("rum".to_owned());
+        context.propagation_tags.insert("_dd.p.dm", "-4");
+        context.tracestate_vendors = vec!["congo=t61rcWkgMzE".to_owned()];
+        let mut baggage = Baggage::default();
+        baggage.insert("user id", "\u{e9}");
+        context.baggage = baggage;
+        let mut bad_origin = context.clone();
+        bad_origin.origin = Some("bad\nvalue".to_owned());
+        let mut baggage_only = SpanContext::default();
+        baggage_only.baggage = context.baggage.clone();
+        for propagator in [Propagator::default(), all_styles] {
+            for context in [
+                &context,
+                &bad_origin,
+                &baggage_only,
+                &SpanContext::default(),
+            ] {
+                let mut through_injector = HeaderMap::new();
+                propagator.inject(context, &mut through_injector);
+                let mut direct = HeaderMap::new();
+                propagator.inject_header_map(context, &mut direct);
+                assert_eq!(direct, through_injector);
+                let names: Vec<_> = direct.keys().collect();
+                assert_eq!(names, through_injector.keys().collect::<Vec<_>>());
+            }
+        }
+        // The bad origin is left out of both, the rest is written.
+        let mut headers = HeaderMap::new();
+        Propagator::default().inject_header_map(&bad_origin, &mut headers);
+        assert!(headers.get("x-datadog-origin").is_none());
+        assert_eq!(headers["x-datadog-parent-id"], "2");
+        assert_eq!(headers["baggage"], "user%20id=%C3%A9");
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {

@@ -4,9 +4,9 @@ use std::borrow::Cow;
 
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId};
 
-use super::carrier::{Extractor, HeaderWriter, Injector};
+use super::carrier::{Extractor, HeaderWriter};
 use super::datadog::{DM_TAG, TID_TAG};
-use super::names::{TRACEPARENT, TRACESTATE};
+use super::names::{Header, TRACEPARENT, TRACESTATE};
 use super::number::{parse_lower_hex, push_hex};
 use super::text::{split_at_byte, split_once_at_byte, trim_ows};
 
@@ -250,7 +250,7 @@ impl W3cContext<'_> {
 }
 
 /// Sets `traceparent` and `tracestate`.
-pub(crate) fn inject<I: Injector + ?Sized>(context: &SpanContext, out: &mut HeaderWriter<'_, I>) {
+pub(crate) fn inject(context: &SpanContext, out: &mut HeaderWriter) {
     let flags = if context.is_sampled() == Some(true) {
         "01"
     } else {
@@ -263,9 +263,9 @@ pub(crate) fn inject<I: Injector + ?Sized>(context: &SpanContext, out: &mut Head
     push_hex(value, context.span_id.as_u64().into(), 16);
     value.push('-');
     value.push_str(flags);
-    out.send(TRACEPARENT);
+    out.send(Header::Traceparent);
     write_tracestate(context, out.next_value());
-    out.send(TRACESTATE);
+    out.send(Header::Tracestate);
 }
 
 /// Writes the `tracestate` value to the empty `out`.
