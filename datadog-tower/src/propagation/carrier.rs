@@ -64,14 +64,16 @@ pub trait Injector {
     fn set(&mut self, name: &str, value: &str);
 }
 
-/// The headers of one injection: every value formatted into one buffer, then handed to the
-/// carrier ([`set_all`](Self::set_all)) or, for a `HeaderMap`, shared by every header value
-/// ([`insert_all`](Self::insert_all)).
-pub(crate) struct HeaderWriter {
-    /// Every value, back to back.
+/// Formats the values of one injection, one after the other, in one reused buffer, and hands
+/// each to the carrier ([`to_carrier`](Self::to_carrier)) or keeps them all in one buffer
+/// ([`shared`](Self::shared)) for [`insert_all`](Self::insert_all).
+pub(crate) struct HeaderWriter<'a> {
+    /// Where each value goes as soon as it is formatted; `None` keeps them in `text`.
+    carrier: Option<&'a mut dyn FnMut(Header, &str)>,
+    /// Every value kept, back to back.
     text: String,
-    /// The header each value is for and where it lies in `text`, in the order they were set
-    /// (each header is set once at most).
+    /// The header each kept value is for and where it lies in `text`, in the order they were
+    /// set (each header is set once at most).
     values: [(Header, usize, usize); Header::ALL.len()],
     len: usize,
     /// The value being formatted, between [`next_value`](Self::next_value) and
@@ -79,23 +81,43 @@ pub(crate) struct HeaderWriter {
     next: String,
 }
 
-impl HeaderWriter {
+impl<'a> HeaderWriter<'a> {
     /// Room for every value of the default styles without regrowing.
     const TEXT_CAPACITY: usize = 256;
     /// Room for `traceparent` and a usual `tracestate`.
     const VALUE_CAPACITY: usize = 128;
 
-    pub(crate) fn new() -> Self {
+    /// A writer handing each value to `carrier`.
+    pub(crate) fn to_carrier(carrier: &'a mut dyn FnMut(Header, &str)) -> Self {
         HeaderWriter {
-            text: String::with_capacity(Self::TEXT_CAPACITY),
+            carrier: Some(carrier),
+            text: String::new(),
             values: [(Header::DatadogTraceId, 0, 0); Header::ALL.len()],
             len: 0,
-            next: String::with_capacity(Self::VALUE_CAPACITY),
+            next: String::new(),
+        }
+    }
+
+    /// A writer keeping every value in one buffer. Nothing is allocated before a value is set.
+    pub(crate) fn shared() -> Self {
+        HeaderWriter {
+            carrier: None,
+            text: String::new(),
+            values: [(Header::DatadogTraceId, 0, 0); Header::ALL.len()],
+            len: 0,
+            next: String::new(),
         }
     }
 
     /// Sets `header` to `value`.
     pub(crate) fn set(&mut self, header: Header, value: &str) {
+        if let Some(carrier) = &mut self.carrier {
+            carrier(header, value);
+            return;
+        }
+        if self.text.capacity() == 0 {
+            self.text.reserve(Self::TEXT_CAPACITY);
+        }
         let start = self.text.len();
         self.text.push_str(value);
         if let Some(slot) = self.values.get_mut(self.len) {
@@ -107,6 +129,7 @@ impl HeaderWriter {
     /// The buffer to format the next value in, emptied; [`send`](Self::send) sets it.
     pub(crate) fn next_value(&mut self) -> &mut String {
         self.next.clear();
+        self.next.reserve(Self::VALUE_CAPACITY);
         &mut self.next
     }
 
@@ -117,25 +140,14 @@ impl HeaderWriter {
         self.next = value;
     }
 
-    fn values(&self) -> &[(Header, usize, usize)] {
-        &self.values[..self.len]
-    }
-
-    /// Hands every value to `carrier`.
-    pub(crate) fn set_all<I: Injector + ?Sized>(&self, carrier: &mut I) {
-        for &(header, start, end) in self.values() {
-            carrier.set(header.name(), &self.text[start..end]);
-        }
-    }
-
-    /// Inserts every value into `headers`, all of them slices of one shared buffer: one
-    /// allocation rather than one per header value, which the client benchmark shows.
+    /// Inserts every kept value into `headers`, all of them slices of one shared buffer: one
+    /// allocation rather than one per header value (`inject_default_styles/datadog_tower/
+    /// header_map_shared` against `header_map` in the propagation benchmark).
     pub(crate) fn insert_all(self, headers: &mut HeaderMap) {
-        let values = self.values;
-        let count = self.len;
+        let values = &self.values[..self.len];
         let text = bytes::Bytes::from(self.text);
-        headers.reserve(count);
-        for &(header, start, end) in &values[..count] {
+        headers.reserve(values.len());
+        for &(header, start, end) in values {
             match HeaderValue::from_maybe_shared(text.slice(start..end)) {
                 Ok(value) => {
                     headers.insert(KNOWN_HEADERS[header as usize].clone(), value);

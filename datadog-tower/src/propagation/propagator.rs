@@ -7,7 +7,8 @@ use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, SpanLin
 
 use super::carrier::{Extractor, HeaderWriter, Injector};
 use super::config::{ExtractBehavior, PropagationConfig, PropagatorBuilder, Style};
-use super::{b3, b3multi, baggage, datadog, names, tracecontext};
+use super::names::{self, Header};
+use super::{b3, b3multi, baggage, datadog, tracecontext};
 
 /// Extracts and injects trace context in the configured styles, as Datadog SDKs do.
 ///
@@ -360,9 +361,8 @@ impl Propagator {
     /// the `x-datadog-tags` length limit, as Datadog's SDKs do. For an [`http::HeaderMap`],
     /// [`inject_header_map`](Self::inject_header_map) writes the same headers for less.
     pub fn inject<I: Injector + ?Sized>(&self, context: &SpanContext, carrier: &mut I) {
-        if let Some(out) = self.format_headers(context) {
-            out.set_all(carrier);
-        }
+        let mut set = |header: Header, value: &str| carrier.set(header.name(), value);
+        self.write_headers(context, HeaderWriter::to_carrier(&mut set));
     }
 
     /// [`inject`](Self::inject) into an [`http::HeaderMap`], with one allocation for every
@@ -385,20 +385,23 @@ impl Propagator {
     /// );
     /// ```
     pub fn inject_header_map(&self, context: &SpanContext, headers: &mut http::HeaderMap) {
-        if let Some(out) = self.format_headers(context) {
+        if let Some(out) = self.write_headers(context, HeaderWriter::shared()) {
             out.insert_all(headers);
         }
     }
 
-    /// The headers `context` is injected as; `None` when there are none (nothing allocated).
-    fn format_headers(&self, context: &SpanContext) -> Option<HeaderWriter> {
+    /// Writes the headers `context` is injected as to `out`; `None` when there are none.
+    fn write_headers<'a>(
+        &self,
+        context: &SpanContext,
+        mut out: HeaderWriter<'a>,
+    ) -> Option<HeaderWriter<'a>> {
         let config = &self.inner.config;
         let with_baggage = self.inner.inject_baggage && !context.baggage.is_empty();
         let with_trace = context.is_valid() && !self.inner.trace_inject.is_empty();
         if !with_baggage && !with_trace {
             return None;
         }
-        let mut out = HeaderWriter::new();
         if with_baggage {
             let limits = (config.baggage_max_items, config.baggage_max_bytes);
             baggage::inject(&context.baggage, &mut out, limits);
