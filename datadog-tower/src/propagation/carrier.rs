@@ -64,12 +64,15 @@ pub trait Injector {
     fn set(&mut self, name: &str, value: &str);
 }
 
+/// Where a [`HeaderWriter`] hands each value.
+pub(crate) type SetHeader<'a> = &'a mut dyn FnMut(Header, &str);
+
 /// Formats the values of one injection, one after the other, in one reused buffer, and hands
 /// each to the carrier ([`to_carrier`](Self::to_carrier)) or keeps them all in one buffer
 /// ([`shared`](Self::shared)) for [`insert_all`](Self::insert_all).
 pub(crate) struct HeaderWriter<'a> {
     /// Where each value goes as soon as it is formatted; `None` keeps them in `text`.
-    carrier: Option<&'a mut dyn FnMut(Header, &str)>,
+    carrier: Option<SetHeader<'a>>,
     /// Every value kept, back to back.
     text: String,
     /// The header each kept value is for and where it lies in `text`, in the order they were
@@ -88,7 +91,7 @@ impl<'a> HeaderWriter<'a> {
     const VALUE_CAPACITY: usize = 128;
 
     /// A writer handing each value to `carrier`.
-    pub(crate) fn to_carrier(carrier: &'a mut dyn FnMut(Header, &str)) -> Self {
+    pub(crate) fn to_carrier(carrier: SetHeader<'a>) -> Self {
         HeaderWriter {
             carrier: Some(carrier),
             text: String::new(),
