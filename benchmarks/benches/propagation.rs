@@ -160,6 +160,14 @@ fn default_styles(c: &mut Criterion) {
             out
         });
     });
+    // What the client layer and `inject_current` do: every value a slice of one shared buffer.
+    group.bench_function("datadog_tower/header_map_shared", |b| {
+        cpu_iter(b, || {
+            let mut out = HeaderMap::with_capacity(8);
+            propagator.inject_header_map(black_box(&context), &mut out);
+            out
+        });
+    });
     group.bench_function("datadog_tower/hash_map", |b| {
         cpu_iter(b, || {
             let mut out: HashMap<String, String> = HashMap::with_capacity(8);

@@ -20,17 +20,18 @@
 //! ```
 
 use datadog_subscriber::context::{CloudTrace, TraceId};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
-const TRACEPARENT: &str = "traceparent";
-const X_CLOUD_TRACE_CONTEXT: &str = "x-cloud-trace-context";
+// Built once: looking a `&str` up in a `HeaderMap` parses and validates it every time.
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+static X_CLOUD_TRACE_CONTEXT: HeaderName = HeaderName::from_static("x-cloud-trace-context");
 
 /// Google's trace context of a request, if its headers carry a valid one.
 pub fn from_headers(headers: &HeaderMap) -> Option<CloudTrace> {
-    let text = |name| headers.get(name).and_then(|value| value.to_str().ok());
-    text(TRACEPARENT)
+    let text = |name: &HeaderName| headers.get(name).and_then(|value| value.to_str().ok());
+    text(&TRACEPARENT)
         .and_then(parse_traceparent)
-        .or_else(|| text(X_CLOUD_TRACE_CONTEXT).and_then(parse_x_cloud_trace_context))
+        .or_else(|| text(&X_CLOUD_TRACE_CONTEXT).and_then(parse_x_cloud_trace_context))
 }
 
 /// `00-<32 hex trace id>-<16 hex span id>-<2 hex flags>` (lower-case, version `ff` invalid).

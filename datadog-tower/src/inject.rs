@@ -29,6 +29,6 @@ pub fn inject_current(headers: &mut HeaderMap) {
 /// Like [`inject_current`], with an explicit propagator.
 pub fn inject_current_with(propagator: &Propagator, headers: &mut HeaderMap) {
     if let Some(context) = datadog_subscriber::current_context().filter(SpanContext::is_valid) {
-        propagator.inject(&context, headers);
+        propagator.inject_header_map(&context, headers);
     }
 }

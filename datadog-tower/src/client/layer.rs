@@ -125,7 +125,7 @@ impl ClientShared {
             .datadog_context()
             .or_else(datadog_subscriber::current_context);
         if let Some(context) = context.filter(SpanContext::is_valid) {
-            self.propagator.inject(&context, headers);
+            self.propagator.inject_header_map(&context, headers);
         }
     }
 

@@ -2,15 +2,15 @@
 
 use datadog_subscriber::context::{SamplingPriority, SpanContext};
 
-use super::OWS;
 use super::b3multi::{parse_ids, write_trace_id};
-use super::carrier::{Extractor, HeaderWriter, Injector};
-use super::names::B3;
+use super::carrier::{Extractor, HeaderWriter};
+use super::names::{B3, Header};
 use super::number::push_hex;
+use super::text::trim_ows;
 
 /// Reads the single header; a sampling-only value (`b3: 0`) carries no ids and yields nothing.
 pub(crate) fn extract<E: Extractor + ?Sized>(carrier: &E) -> Option<SpanContext> {
-    let mut fields = carrier.get(B3)?.trim_matches(OWS).split('-');
+    let mut fields = trim_ows(carrier.get(B3)?).split('-');
     let (trace_id, span_id) = parse_ids(fields.next()?, fields.next()?)?;
     let mut context = SpanContext::new(trace_id, span_id);
     context.sampling_priority = match fields.next() {
@@ -23,7 +23,7 @@ pub(crate) fn extract<E: Extractor + ?Sized>(carrier: &E) -> Option<SpanContext>
 }
 
 /// Sets `b3`.
-pub(crate) fn inject<I: Injector + ?Sized>(context: &SpanContext, out: &mut HeaderWriter<'_, I>) {
+pub(crate) fn inject(context: &SpanContext, out: &mut HeaderWriter) {
     let value = out.next_value();
     write_trace_id(value, context.trace_id);
     value.push('-');
@@ -34,5 +34,5 @@ pub(crate) fn inject<I: Injector + ?Sized>(context: &SpanContext, out: &mut Head
         Some(_) => value.push_str("-0"),
         None => {}
     }
-    out.send(B3);
+    out.send(Header::B3);
 }

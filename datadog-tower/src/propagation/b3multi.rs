@@ -2,21 +2,21 @@
 
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId};
 
-use super::OWS;
-use super::carrier::{Extractor, HeaderWriter, Injector};
-use super::names::{B3_FLAGS, B3_SAMPLED, B3_SPAN_ID, B3_TRACE_ID};
+use super::carrier::{Extractor, HeaderWriter};
+use super::names::{B3_FLAGS, B3_SAMPLED, B3_SPAN_ID, B3_TRACE_ID, Header};
 use super::number::{parse_hex_any_case, push_hex};
+use super::text::trim_ows;
 
 /// Reads a B3 context; both ids must be hex and non-zero.
 pub(crate) fn extract<E: Extractor + ?Sized>(carrier: &E) -> Option<SpanContext> {
     let (trace_id, span_id) = parse_ids(carrier.get(B3_TRACE_ID)?, carrier.get(B3_SPAN_ID)?)?;
     let mut context = SpanContext::new(trace_id, span_id);
-    context.sampling_priority = match carrier.get(B3_SAMPLED).map(|value| value.trim_matches(OWS)) {
+    context.sampling_priority = match carrier.get(B3_SAMPLED).map(trim_ows) {
         Some("1") => Some(SamplingPriority::AUTO_KEEP),
         Some("0") => Some(SamplingPriority::AUTO_REJECT),
         _ => None,
     };
-    if carrier.get(B3_FLAGS).map(|value| value.trim_matches(OWS)) == Some("1") {
+    if carrier.get(B3_FLAGS).map(trim_ows) == Some("1") {
         context.sampling_priority = Some(SamplingPriority::USER_KEEP);
     }
     Some(context)
@@ -24,8 +24,8 @@ pub(crate) fn extract<E: Extractor + ?Sized>(carrier: &E) -> Option<SpanContext>
 
 /// Parses a B3 trace id (1–32 hex digits) and span id (1–16), either case, both non-zero.
 pub(crate) fn parse_ids(trace_id: &str, span_id: &str) -> Option<(TraceId, SpanId)> {
-    let trace_id = parse_hex_any_case(trace_id.trim_matches(OWS), 32)?;
-    let span_id = parse_hex_any_case(span_id.trim_matches(OWS), 16)? as u64;
+    let trace_id = parse_hex_any_case(trim_ows(trace_id), 32)?;
+    let span_id = parse_hex_any_case(trim_ows(span_id), 16)? as u64;
     (trace_id != 0 && span_id != 0).then(|| (TraceId::from_u128(trace_id), SpanId::new(span_id)))
 }
 
@@ -36,15 +36,15 @@ pub(crate) fn write_trace_id(out: &mut String, trace_id: TraceId) {
 }
 
 /// Sets the B3 headers (`x-b3-flags: 1` and no `x-b3-sampled` for a user keep).
-pub(crate) fn inject<I: Injector + ?Sized>(context: &SpanContext, out: &mut HeaderWriter<'_, I>) {
+pub(crate) fn inject(context: &SpanContext, out: &mut HeaderWriter) {
     write_trace_id(out.next_value(), context.trace_id);
-    out.send(B3_TRACE_ID);
+    out.send(Header::B3TraceId);
     push_hex(out.next_value(), context.span_id.as_u64().into(), 16);
-    out.send(B3_SPAN_ID);
+    out.send(Header::B3SpanId);
     match context.sampling_priority.map(SamplingPriority::value) {
-        Some(priority) if priority > 1 => out.set(B3_FLAGS, "1"),
-        Some(1) => out.set(B3_SAMPLED, "1"),
-        Some(_) => out.set(B3_SAMPLED, "0"),
+        Some(priority) if priority > 1 => out.set(Header::B3Flags, "1"),
+        Some(1) => out.set(Header::B3Sampled, "1"),
+        Some(_) => out.set(Header::B3Sampled, "0"),
         None => {}
     }
 }

@@ -5,9 +5,9 @@ use std::borrow::Cow;
 use datadog_subscriber::context::Baggage;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
-use super::OWS;
-use super::carrier::{Extractor, HeaderWriter, Injector};
-use super::names::BAGGAGE;
+use super::carrier::{Extractor, HeaderWriter};
+use super::names::{BAGGAGE, Header};
+use super::text::{split_at_byte, split_once_at_byte, trim_ows, trim_spaces};
 
 /// Reads every `baggage` field line (joined with `,`); `None` when absent, empty or malformed.
 ///
@@ -22,7 +22,7 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
     let mut valid = true;
     carrier.get_all(BAGGAGE, &mut |value| match value {
         None => valid = false,
-        Some(line) if line.trim_matches(OWS).is_empty() => {}
+        Some(line) if trim_ows(line).is_empty() => {}
         Some(line) => match &mut joined {
             None => joined = Some(Cow::Borrowed(line)),
             Some(all) => {
@@ -33,7 +33,7 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
         },
     });
     let header = joined.filter(|_| valid)?;
-    let header = header.trim_matches(OWS);
+    let header = trim_ows(&header);
 
     // Members past the limits are never looked at; a malformed one voids the whole header.
     let mut baggage = Baggage::default();
@@ -42,19 +42,22 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
         max_items.min(header.bytes().filter(|&byte| byte == b',').count() + 1),
         header.len().min(max_bytes),
     );
+    // Most headers have no escape at all: their items are the text itself (already valid
+    // UTF-8, which the decoder would check again).
+    let escaped = header.as_bytes().contains(&b'%');
     let mut bytes = 0usize;
-    for (index, member) in header.split(',').enumerate() {
+    for (index, member) in split_at_byte(header, b',').enumerate() {
         let cost = member.len() + usize::from(index > 0);
         if index >= max_items || bytes + cost > max_bytes {
             break;
         }
         bytes += cost;
         let (key, value) = split_member(member)?;
-        // Invalid escapes stay as they are, invalid UTF-8 becomes U+FFFD, `+` stays `+`.
-        baggage.insert(
-            percent_decode_str(key).decode_utf8_lossy(),
-            percent_decode_str(value).decode_utf8_lossy(),
-        );
+        if escaped {
+            baggage.insert(decode(key), decode(value));
+        } else {
+            baggage.insert(key, value);
+        }
     }
     if baggage.is_empty() {
         return None;
@@ -62,9 +65,15 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
     Some(baggage)
 }
 
+/// A percent-decoded key or value: invalid escapes stay as they are, invalid UTF-8 becomes
+/// U+FFFD, `+` stays `+`.
+fn decode(text: &str) -> Cow<'_, str> {
+    percent_decode_str(text).decode_utf8_lossy()
+}
+
 fn split_member(member: &str) -> Option<(&str, &str)> {
-    let (key, value) = member.split_once('=')?;
-    let (key, value) = (key.trim_matches(OWS), value.trim_matches(OWS));
+    let (key, value) = split_once_at_byte(member, b'=')?;
+    let (key, value) = (trim_ows(key), trim_ows(value));
     (!key.is_empty() && !value.is_empty()).then_some((key, value))
 }
 
@@ -101,9 +110,9 @@ const VALUE_ESCAPED: &AsciiSet = &KEY_ESCAPED
     .remove(b'}');
 
 /// Sets `baggage` when at least one item fits the limits.
-pub(crate) fn inject<I: Injector + ?Sized>(
+pub(crate) fn inject(
     baggage: &Baggage,
-    out: &mut HeaderWriter<'_, I>,
+    out: &mut HeaderWriter,
     (max_items, max_bytes): (usize, usize),
 ) {
     let value = out.next_value();
@@ -112,7 +121,7 @@ pub(crate) fn inject<I: Injector + ?Sized>(
         if items == max_items {
             break;
         }
-        let (key, item) = (key.trim_matches(' '), item.trim_matches(' '));
+        let (key, item) = (trim_spaces(key), trim_spaces(item));
         if key.is_empty() || item.is_empty() {
             continue;
         }
@@ -130,17 +139,13 @@ pub(crate) fn inject<I: Injector + ?Sized>(
         items += 1;
     }
     if items > 0 {
-        out.send(BAGGAGE);
+        out.send(Header::Baggage);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn decode(text: &str) -> std::borrow::Cow<'_, str> {
-        percent_decode_str(text).decode_utf8_lossy()
-    }
 
     #[test]
     fn decoding_keeps_invalid_escapes() {

@@ -2,12 +2,13 @@
 
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId};
 
-use super::OWS;
-use super::carrier::{Extractor, HeaderWriter, Injector};
+use super::carrier::{Extractor, HeaderWriter};
 use super::names::{
     DATADOG_ORIGIN, DATADOG_PARENT_ID, DATADOG_SAMPLING_PRIORITY, DATADOG_TAGS, DATADOG_TRACE_ID,
+    Header,
 };
 use super::number::{parse_decimal_u64, parse_lower_hex, push_hex};
+use super::text::{split_at_byte, split_once_at_byte, trim_ows, trim_spaces};
 
 /// The tag carrying the upper 64 bits of the trace id.
 pub(crate) const TID_TAG: &str = "_dd.p.tid";
@@ -37,20 +38,16 @@ pub(crate) fn extract<E: Extractor + ?Sized>(
     carrier: &E,
     tags_max_length: usize,
 ) -> Option<SpanContext> {
-    let trace_id = parse_decimal_u64(
-        first_value(carrier, DATADOG_TRACE_ID)
-            .ok()??
-            .trim_matches(OWS),
-    )?;
+    let trace_id = parse_decimal_u64(trim_ows(first_value(carrier, DATADOG_TRACE_ID).ok()??))?;
     if trace_id == 0 {
         return None;
     }
     let parent_id = match first_value(carrier, DATADOG_PARENT_ID).ok()? {
-        Some(value) => parse_decimal_u64(value.trim_matches(OWS))?,
+        Some(value) => parse_decimal_u64(trim_ows(value))?,
         None => 0,
     };
     let sampling_priority = match first_value(carrier, DATADOG_SAMPLING_PRIORITY).ok()? {
-        Some(value) => Some(SamplingPriority::new(value.trim_matches(OWS).parse().ok()?)),
+        Some(value) => Some(SamplingPriority::new(trim_ows(value).parse().ok()?)),
         None => None,
     };
     let mut context = SpanContext::new(TraceId::from_parts(0, trace_id), SpanId::new(parent_id));
@@ -82,16 +79,14 @@ fn tag_value_ok(value: &str) -> bool {
 
 /// Splits one `key=value` member; `None` when it breaks the tagset grammar.
 fn split_tag(member: &str) -> Option<(&str, &str)> {
-    let (key, value) = member.split_once('=')?;
-    let value = value.trim_matches(' ');
+    let (key, value) = split_once_at_byte(member, b'=')?;
+    let value = trim_spaces(value);
     (tag_key_ok(key) && tag_value_ok(value)).then_some((key, value))
 }
 
-/// The members of a tagset; one trailing comma is tolerated (as dd-trace-py does).
-fn members(tags: &str) -> impl Iterator<Item = &str> {
-    tags.strip_suffix(',').unwrap_or(tags).split(',')
-}
-
+/// Decodes `x-datadog-tags` into `context` (fresh: no tags, no upper trace-id half) in one pass
+/// over its members; a member that breaks the grammar voids every tag, even those kept before
+/// it, as Datadog's SDKs do.
 fn decode_tags(tags: &str, max_length: usize, context: &mut SpanContext) {
     if max_length == 0 || tags.is_empty() {
         return;
@@ -100,30 +95,34 @@ fn decode_tags(tags: &str, max_length: usize, context: &mut SpanContext) {
         context.propagation_error = Some("extract_max_size".to_owned());
         return;
     }
-    // Validate the whole header before keeping anything: one bad member voids all tags.
-    if !members(tags).all(|member| split_tag(member).is_some()) {
-        context.propagation_error = Some("decoding_error".to_owned());
-        return;
-    }
-    for (key, value) in members(tags).filter_map(split_tag) {
+    let mut high = None;
+    let mut error = None;
+    // One trailing comma is tolerated (as dd-trace-py does).
+    let members = tags.strip_suffix(',').unwrap_or(tags);
+    for member in split_at_byte(members, b',') {
+        let Some((key, value)) = split_tag(member) else {
+            context.propagation_tags.clear();
+            context.propagation_error = Some("decoding_error".to_owned());
+            return;
+        };
         if !key.starts_with(PROPAGATED_PREFIX) || key == LEGACY_UPSTREAM_SERVICES {
             continue;
         }
         if key == TID_TAG {
             match valid_tid(value) {
-                Some(high) => {
-                    context.trace_id = TraceId::from_parts(high, context.trace_id.low());
-                }
-                None => context.propagation_error = Some(format!("malformed_tid {value}")),
+                Some(tid) => high = Some(tid),
+                None => error = Some(format!("malformed_tid {value}")),
             }
-            continue;
+        } else if key == DM_TAG && !valid_decision_maker(value) {
+            error = Some("decoding_error".to_owned());
+        } else {
+            context.propagation_tags.insert(key, value);
         }
-        if key == DM_TAG && !valid_decision_maker(value) {
-            context.propagation_error = Some("decoding_error".to_owned());
-            continue;
-        }
-        context.propagation_tags.insert(key, value);
     }
+    if let Some(high) = high {
+        context.trace_id = TraceId::from_parts(high, context.trace_id.low());
+    }
+    context.propagation_error = error;
 }
 
 /// The upper trace-id half from a `_dd.p.tid` value: 16 lowercase hex digits, not all zero.
@@ -146,30 +145,26 @@ pub(crate) fn valid_decision_maker(value: &str) -> bool {
 
 /// Sets the `x-datadog-*` headers; `x-datadog-tags` is left out when a tag cannot be encoded,
 /// when it is longer than `tags_max_length`, or when that is `0`.
-pub(crate) fn inject<I: Injector + ?Sized>(
-    context: &SpanContext,
-    out: &mut HeaderWriter<'_, I>,
-    tags_max_length: usize,
-) {
+pub(crate) fn inject(context: &SpanContext, out: &mut HeaderWriter, tags_max_length: usize) {
     out.set(
-        DATADOG_TRACE_ID,
+        Header::DatadogTraceId,
         itoa::Buffer::new().format(context.trace_id.low()),
     );
     out.set(
-        DATADOG_PARENT_ID,
+        Header::DatadogParentId,
         itoa::Buffer::new().format(context.span_id.as_u64()),
     );
     if let Some(priority) = context.sampling_priority {
         out.set(
-            DATADOG_SAMPLING_PRIORITY,
+            Header::DatadogSamplingPriority,
             itoa::Buffer::new().format(priority.value()),
         );
     }
     if let Some(origin) = &context.origin {
-        out.set(DATADOG_ORIGIN, origin);
+        out.set(Header::DatadogOrigin, origin);
     }
     if encode_tags(context, tags_max_length, out.next_value()) {
-        out.send(DATADOG_TAGS);
+        out.send(Header::DatadogTags);
     }
 }
 
@@ -242,6 +237,65 @@ mod tests {
         assert!(extract(&carrier, 512).is_none());
         carrier.remove("x-datadog-parent-id");
         assert_eq!(extract(&carrier, 512).unwrap().span_id, SpanId::INVALID);
+    }
+
+    fn decoded(tags: &[u8]) -> SpanContext {
+        use http::{HeaderMap, HeaderValue};
+        let mut carrier = HeaderMap::new();
+        carrier.insert("x-datadog-trace-id", HeaderValue::from_static("1"));
+        carrier.insert("x-datadog-tags", HeaderValue::from_bytes(tags).unwrap());
+        extract(&carrier, 512).unwrap()
+    }
+
+    #[test]
+    fn one_bad_member_voids_every_tag() {
+        for tags in [
+            "_dd.p.a=1,_dd.p.tid=640cfd8d00000000,_dd.p.b",
+            "_dd.p.a=1,,_dd.p.b=2",
+            "_dd.p.a=1,_dd.p.b=2,,",
+            "_dd.p.a=1, _dd.p.b=2",
+            "_dd.p.a=1,=2",
+            "_dd.p.a=1,_dd.p.b=",
+            "_dd.p.a=1,_dd.p.b=   ",
+            ",_dd.p.a=1",
+        ] {
+            let context = decoded(tags.as_bytes());
+            assert!(context.propagation_tags.is_empty(), "{tags}");
+            assert_eq!(context.trace_id.high(), 0, "{tags}");
+            assert_eq!(
+                context.propagation_error.as_deref(),
+                Some("decoding_error"),
+                "{tags}"
+            );
+        }
+        // Not text: the header is not read at all.
+        let context = decoded(b"_dd.p.a=1,_dd.p.b=\xe9");
+        assert!(context.propagation_tags.is_empty());
+        assert_eq!(context.propagation_error.as_deref(), Some("decoding_error"));
+    }
+
+    #[test]
+    fn values_are_trimmed_of_spaces_and_may_hold_equals_signs() {
+        let context = decoded(b"_dd.p.a=  x y ,_dd.p.b==c=,other=z,_dd.p.upstream_services=q,");
+        let tags: Vec<_> = context.propagation_tags.iter().collect();
+        assert_eq!(tags, [("_dd.p.a", "x y"), ("_dd.p.b", "=c=")]);
+        assert_eq!(context.propagation_error, None);
+    }
+
+    #[test]
+    fn a_bad_tid_or_decision_maker_is_an_error_but_keeps_the_others() {
+        let context = decoded(b"_dd.p.tid=XYZ,_dd.p.dm=-4,_dd.p.a=1");
+        assert_eq!(context.trace_id.high(), 0);
+        assert_eq!(
+            context.propagation_error.as_deref(),
+            Some("malformed_tid XYZ")
+        );
+        assert_eq!(context.propagation_tags.get(DM_TAG), Some("-4"));
+        let context = decoded(b"_dd.p.tid=00000000000000ab,_dd.p.dm=4,_dd.p.a=1");
+        assert_eq!(context.trace_id.high(), 0xab);
+        assert_eq!(context.propagation_error.as_deref(), Some("decoding_error"));
+        assert_eq!(context.propagation_tags.get(DM_TAG), None);
+        assert_eq!(context.propagation_tags.get("_dd.p.a"), Some("1"));
     }
 
     #[test]

@@ -30,9 +30,6 @@ macro_rules! warn_once {
     }};
 }
 
-/// W3C optional white space, trimmed around header values and list members.
-const OWS: [char; 2] = [' ', '\t'];
-
 mod b3;
 mod b3multi;
 mod baggage;
@@ -44,6 +41,7 @@ mod number;
 #[cfg(feature = "opentelemetry")]
 mod opentelemetry;
 mod propagator;
+mod text;
 mod tracecontext;
 
 pub use carrier::{Extractor, Injector};

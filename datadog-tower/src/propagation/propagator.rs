@@ -7,7 +7,8 @@ use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, SpanLin
 
 use super::carrier::{Extractor, HeaderWriter, Injector};
 use super::config::{ExtractBehavior, PropagationConfig, PropagatorBuilder, Style};
-use super::{b3, b3multi, baggage, datadog, names, tracecontext};
+use super::names::{self, Header};
+use super::{b3, b3multi, baggage, datadog, tracecontext};
 
 /// Extracts and injects trace context in the configured styles, as Datadog SDKs do.
 ///
@@ -70,7 +71,8 @@ struct Primary {
     style: Style,
     /// The raw `tracestate` of a W3C primary, kept only for a restart's link.
     tracestate: Option<String>,
-    /// A W3C context that no Datadog tracer wrote and that no Datadog header confirmed.
+    /// A W3C context that no Datadog tracer wrote and that no Datadog header confirmed
+    /// (only looked at when the settings treat such a context apart).
     foreign: bool,
 }
 
@@ -182,7 +184,7 @@ impl Propagator {
     /// new trace, but keep its span links (`restart` behaviour) and baggage (baggage-only
     /// requests).
     pub fn extract<E: Extractor + ?Sized>(&self, carrier: &E) -> Option<SpanContext> {
-        self.extract_with_style(carrier).map(|(context, _)| context)
+        self.extract_into(carrier, &mut None)
     }
 
     /// Like [`extract`](Self::extract), with the style of the continued context (`None` when no
@@ -191,6 +193,19 @@ impl Propagator {
         &self,
         carrier: &E,
     ) -> Option<(SpanContext, Option<Style>)> {
+        let mut style = None;
+        let context = self.extract_into(carrier, &mut style)?;
+        Some((context, style))
+    }
+
+    /// [`extract`](Self::extract), setting `style` to the continued context's style. The
+    /// context is built where it is returned: it is a few hundred bytes, and each move of it
+    /// through a tuple or a map cost a copy the profile showed.
+    fn extract_into<E: Extractor + ?Sized>(
+        &self,
+        carrier: &E,
+        style: &mut Option<Style>,
+    ) -> Option<SpanContext> {
         let config = &self.inner.config;
         if config.extract_behavior == ExtractBehavior::Ignore {
             return None;
@@ -200,48 +215,40 @@ impl Propagator {
         } else {
             None
         };
-        let behavior = |primary: &Primary| {
-            if primary.foreign && config.extract_behavior == ExtractBehavior::Continue {
-                config.foreign_tracecontext
-            } else {
-                config.extract_behavior
-            }
+        let Some(primary) = self.resolve(carrier) else {
+            let mut context = SpanContext::default();
+            context.baggage = baggage?;
+            return Some(context);
         };
-        match self
-            .resolve(carrier)
-            .map(|primary| (behavior(&primary), primary))
-        {
-            None => baggage.map(|baggage| {
-                let mut context = SpanContext::default();
+        let behavior = if primary.foreign && config.extract_behavior == ExtractBehavior::Continue {
+            config.foreign_tracecontext
+        } else {
+            config.extract_behavior
+        };
+        if behavior == ExtractBehavior::Continue {
+            *style = Some(primary.style);
+            let mut context = primary.context;
+            if let Some(baggage) = baggage {
                 context.baggage = baggage;
-                (context, None)
-            }),
-            Some((behavior @ (ExtractBehavior::Restart | ExtractBehavior::Ignore), primary)) => {
-                // `Ignore` gets here only for a foreign context (the global `Ignore` returned
-                // early): a new trace without the link.
-                let mut context = SpanContext::default();
-                if behavior == ExtractBehavior::Restart {
-                    let dropped = primary.context;
-                    context.span_links.push(link(
-                        dropped.trace_id,
-                        dropped.span_id,
-                        dropped.sampling_priority,
-                        primary.tracestate,
-                        "propagation_behavior_extract",
-                        primary.style,
-                    ));
-                }
-                context.baggage = baggage.unwrap_or_default();
-                Some((context, None))
             }
-            Some((ExtractBehavior::Continue, primary)) => {
-                let mut context = primary.context;
-                if let Some(baggage) = baggage {
-                    context.baggage = baggage;
-                }
-                Some((context, Some(primary.style)))
-            }
+            return Some(context);
         }
+        // `Ignore` gets here only for a foreign context (the global `Ignore` returned early): a
+        // new trace without the link.
+        let mut context = SpanContext::default();
+        if behavior == ExtractBehavior::Restart {
+            let dropped = primary.context;
+            context.span_links.push(link(
+                dropped.trace_id,
+                dropped.span_id,
+                dropped.sampling_priority,
+                primary.tracestate,
+                "propagation_behavior_extract",
+                primary.style,
+            ));
+        }
+        context.baggage = baggage.unwrap_or_default();
+        Some(context)
     }
 
     /// Runs the trace styles in order: first context wins, others become links or are merged.
@@ -250,6 +257,10 @@ impl Propagator {
         let restart = config.extract_behavior == ExtractBehavior::Restart;
         let foreign_restart = config.extract_behavior == ExtractBehavior::Continue
             && config.foreign_tracecontext == ExtractBehavior::Restart;
+        // Whether a foreign W3C context is treated otherwise than continued: when it is not,
+        // nothing depends on `Primary::foreign` and its header lookup is skipped.
+        let foreign_matters = config.extract_behavior == ExtractBehavior::Continue
+            && config.foreign_tracecontext != ExtractBehavior::Continue;
         let mut primary: Option<Primary> = None;
         // The parent id a Datadog context of the primary trace carried (for `_dd.parent_id`).
         let mut datadog_parent: Option<SpanId> = None;
@@ -262,7 +273,8 @@ impl Propagator {
                     None => {
                         // Datadog headers (in any style order, even unread with
                         // `extract_first`) vouch for the context as much as a `dd=` member.
-                        let foreign = !w3c.written_by_datadog()
+                        let foreign = foreign_matters
+                            && !w3c.written_by_datadog()
                             && carrier.get(names::DATADOG_TRACE_ID).is_none();
                         let tracestate = if restart || (foreign && foreign_restart) {
                             w3c.raw_state.as_deref().map(str::to_owned)
@@ -346,26 +358,66 @@ impl Propagator {
     /// Writes `context` in every inject style (baggage even when the ids are zero).
     ///
     /// `x-datadog-tags` is left out when a tag breaks its grammar or the header would exceed
-    /// the `x-datadog-tags` length limit, as Datadog's SDKs do.
+    /// the `x-datadog-tags` length limit, as Datadog's SDKs do. For an [`http::HeaderMap`],
+    /// [`inject_header_map`](Self::inject_header_map) writes the same headers for less.
     pub fn inject<I: Injector + ?Sized>(&self, context: &SpanContext, carrier: &mut I) {
+        let mut set = |header: Header, value: &str| carrier.set(header.name(), value);
+        self.write_headers(context, HeaderWriter::to_carrier(&mut set));
+    }
+
+    /// [`inject`](Self::inject) into an [`http::HeaderMap`], with one allocation for every
+    /// header value together (each value is a slice of one shared buffer) rather than one per
+    /// header: the outgoing requests of [`DatadogClientLayer`](crate::DatadogClientLayer) and
+    /// [`inject_current`](crate::inject_current) take this path.
+    ///
+    /// ```
+    /// use datadog_subscriber::context::{SpanContext, SpanId, TraceId};
+    /// use datadog_tower::propagation::Propagator;
+    /// use http::HeaderMap;
+    ///
+    /// let context = SpanContext::new(TraceId::from_u128(1), SpanId::new(2));
+    /// let mut headers = HeaderMap::new();
+    /// Propagator::default().inject_header_map(&context, &mut headers);
+    /// assert_eq!(headers["x-datadog-trace-id"], "1");
+    /// assert_eq!(
+    ///     headers["traceparent"],
+    ///     "00-00000000000000000000000000000001-0000000000000002-00"
+    /// );
+    /// ```
+    pub fn inject_header_map(&self, context: &SpanContext, headers: &mut http::HeaderMap) {
+        if let Some(out) = self.write_headers(context, HeaderWriter::shared()) {
+            out.insert_all(headers);
+        }
+    }
+
+    /// Writes the headers `context` is injected as to `out`; `None` when there are none.
+    fn write_headers<'a>(
+        &self,
+        context: &SpanContext,
+        mut out: HeaderWriter<'a>,
+    ) -> Option<HeaderWriter<'a>> {
         let config = &self.inner.config;
-        let mut out = HeaderWriter::new(carrier);
-        if self.inner.inject_baggage && !context.baggage.is_empty() {
+        let with_baggage = self.inner.inject_baggage && !context.baggage.is_empty();
+        let with_trace = context.is_valid() && !self.inner.trace_inject.is_empty();
+        if !with_baggage && !with_trace {
+            return None;
+        }
+        if with_baggage {
             let limits = (config.baggage_max_items, config.baggage_max_bytes);
             baggage::inject(&context.baggage, &mut out, limits);
         }
-        if !context.is_valid() {
-            return;
-        }
-        for style in &self.inner.trace_inject {
-            match style {
-                Style::Datadog => datadog::inject(context, &mut out, config.tags_max_length),
-                Style::TraceContext => tracecontext::inject(context, &mut out),
-                Style::B3Multi => b3multi::inject(context, &mut out),
-                Style::B3 => b3::inject(context, &mut out),
-                Style::Baggage => {}
+        if with_trace {
+            for style in &self.inner.trace_inject {
+                match style {
+                    Style::Datadog => datadog::inject(context, &mut out, config.tags_max_length),
+                    Style::TraceContext => tracecontext::inject(context, &mut out),
+                    Style::B3Multi => b3multi::inject(context, &mut out),
+                    Style::B3 => b3::inject(context, &mut out),
+                    Style::Baggage => {}
+                }
             }
         }
+        Some(out)
     }
 }
 
@@ -381,6 +433,54 @@ mod tests {
         PropagatorBuilder::from_lookup(|name| (name == "K_SERVICE").then(|| "web".to_owned()))
             .styles(styles.iter().copied())
             .build()
+    }
+
+    #[test]
+    fn header_map_injection_writes_what_the_injector_path_writes() {
+        use datadog_subscriber::context::Baggage;
+        let all_styles = PropagatorBuilder::from_lookup(|_| None)
+            .styles([
+                Style::Datadog,
+                Style::TraceContext,
+                Style::B3Multi,
+                Style::B3,
+                Style::Baggage,
+            ])
+            .build();
+        let mut context = SpanContext::new(TraceId::from_parts(7, 1), SpanId::new(2));
+        context.sampling_priority = Some(SamplingPriority::new(2));
+        context.origin = Some("rum".to_owned());
+        context.propagation_tags.insert("_dd.p.dm", "-4");
+        context.tracestate_vendors = vec!["congo=t61rcWkgMzE".to_owned()];
+        let mut baggage = Baggage::default();
+        baggage.insert("user id", "\u{e9}");
+        context.baggage = baggage;
+        let mut bad_origin = context.clone();
+        bad_origin.origin = Some("bad\nvalue".to_owned());
+        let mut baggage_only = SpanContext::default();
+        baggage_only.baggage = context.baggage.clone();
+        for propagator in [Propagator::default(), all_styles] {
+            for context in [
+                &context,
+                &bad_origin,
+                &baggage_only,
+                &SpanContext::default(),
+            ] {
+                let mut through_injector = HeaderMap::new();
+                propagator.inject(context, &mut through_injector);
+                let mut direct = HeaderMap::new();
+                propagator.inject_header_map(context, &mut direct);
+                assert_eq!(direct, through_injector);
+                let names: Vec<_> = direct.keys().collect();
+                assert_eq!(names, through_injector.keys().collect::<Vec<_>>());
+            }
+        }
+        // The bad origin is left out of both, the rest is written.
+        let mut headers = HeaderMap::new();
+        Propagator::default().inject_header_map(&bad_origin, &mut headers);
+        assert!(headers.get("x-datadog-origin").is_none());
+        assert_eq!(headers["x-datadog-parent-id"], "2");
+        assert_eq!(headers["baggage"], "user%20id=%C3%A9");
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {

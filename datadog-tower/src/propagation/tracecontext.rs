@@ -4,11 +4,11 @@ use std::borrow::Cow;
 
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId};
 
-use super::OWS;
-use super::carrier::{Extractor, HeaderWriter, Injector};
+use super::carrier::{Extractor, HeaderWriter};
 use super::datadog::{DM_TAG, TID_TAG};
-use super::names::{TRACEPARENT, TRACESTATE};
+use super::names::{Header, TRACEPARENT, TRACESTATE};
 use super::number::{parse_lower_hex, push_hex};
+use super::text::{split_at_byte, split_once_at_byte, trim_ows};
 
 const MAX_MEMBERS: usize = 32;
 const MAX_STATE_BYTES: usize = 512;
@@ -49,7 +49,7 @@ pub(crate) fn extract<'a, E: Extractor + ?Sized>(carrier: &'a E) -> Option<W3cCo
     let mut state_valid = true;
     carrier.get_all(TRACESTATE, &mut |value| match value {
         None => state_valid = false,
-        Some(line) if line.trim_matches(OWS).is_empty() => {}
+        Some(line) if trim_ows(line).is_empty() => {}
         Some(line) => match &mut raw_state {
             None => raw_state = Some(Cow::Borrowed(line)),
             Some(joined) => {
@@ -88,7 +88,7 @@ pub(crate) fn extract<'a, E: Extractor + ?Sized>(carrier: &'a E) -> Option<W3cCo
 }
 
 fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, bool)> {
-    let value = value.trim_matches(OWS);
+    let value = trim_ows(value);
     let bytes = value.as_bytes();
     if bytes.len() < 55 || bytes[2] != b'-' || bytes[35] != b'-' || bytes[52] != b'-' {
         return None;
@@ -115,8 +115,8 @@ fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, bool)> {
 
 /// The list-members of a tracestate: split on `,`, OWS trimmed, empty ones dropped.
 fn members(raw: &str) -> impl Iterator<Item = &str> + Clone {
-    raw.split(',')
-        .map(|member| member.trim_matches(OWS))
+    split_at_byte(raw, b',')
+        .map(trim_ows)
         .filter(|member| !member.is_empty())
 }
 
@@ -145,8 +145,8 @@ impl W3cContext<'_> {
     fn dd_items(&self) -> impl Iterator<Item = (&str, &str)> {
         self.dd_member()
             .into_iter()
-            .flat_map(|member| member.split(';'))
-            .filter_map(|item| item.split_once(':'))
+            .flat_map(|member| split_at_byte(member, b';'))
+            .filter_map(|item| split_once_at_byte(item, b':'))
     }
 
     fn resolve_priority(&self) -> (SamplingPriority, DecisionMaker) {
@@ -250,7 +250,7 @@ impl W3cContext<'_> {
 }
 
 /// Sets `traceparent` and `tracestate`.
-pub(crate) fn inject<I: Injector + ?Sized>(context: &SpanContext, out: &mut HeaderWriter<'_, I>) {
+pub(crate) fn inject(context: &SpanContext, out: &mut HeaderWriter) {
     let flags = if context.is_sampled() == Some(true) {
         "01"
     } else {
@@ -263,9 +263,9 @@ pub(crate) fn inject<I: Injector + ?Sized>(context: &SpanContext, out: &mut Head
     push_hex(value, context.span_id.as_u64().into(), 16);
     value.push('-');
     value.push_str(flags);
-    out.send(TRACEPARENT);
+    out.send(Header::Traceparent);
     write_tracestate(context, out.next_value());
-    out.send(TRACESTATE);
+    out.send(Header::Tracestate);
 }
 
 /// Writes the `tracestate` value to the empty `out`.
