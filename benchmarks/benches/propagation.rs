@@ -130,6 +130,11 @@ fn default_styles(c: &mut Criterion) {
     group.bench_function("datadog_tower/header_map", |b| {
         cpu_iter(b, || black_box(propagator.extract(black_box(&headers))));
     });
+    group.bench_function("datadog_tower/header_map_scan", |b| {
+        cpu_iter(b, || {
+            black_box(propagator.extract_header_map(black_box(&headers)))
+        });
+    });
     group.bench_function("datadog_tower/hash_map", |b| {
         cpu_iter(b, || black_box(propagator.extract(black_box(&strings))));
     });

@@ -114,6 +114,7 @@ proptest! {
         }
         for propagator in propagators() {
             let from_headers = propagator.extract(&map);
+            prop_assert_eq!(&propagator.extract_header_map(&map), &from_headers);
             if let Some(context) = &from_headers {
                 // Zero trace id: only links or baggage may be carried.
                 if !context.trace_id.is_valid() {

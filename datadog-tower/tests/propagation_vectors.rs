@@ -322,6 +322,13 @@ fn run_extract(check: &mut Check<'_>, vector: &Value) {
     let propagator = propagator_for(&env);
     let headers = request_headers(vector);
     let extracted = propagator.extract_with_style(&headers);
+    // The server layer's one-pass read of a `HeaderMap` extracts the same context.
+    let scanned = propagator.extract_header_map(&headers);
+    if scanned.as_ref() != extracted.as_ref().map(|(context, _)| context) {
+        check.fail(format!(
+            "extract_header_map differs from extract: {scanned:?}"
+        ));
+    }
     let expect = &vector["expect"];
     let (context, style) = match &extracted {
         Some((context, style)) => (Some(context), *style),

@@ -161,6 +161,61 @@ impl<'a> HeaderWriter<'a> {
     }
 }
 
+/// The propagation headers of a [`HeaderMap`], found in one pass over its entries.
+///
+/// Extraction reads up to eight of them per request; one hashed lookup per name cost more than
+/// walking a request's headers once, comparing each name by its length first.
+pub(crate) struct ScannedHeaders<'a> {
+    map: &'a HeaderMap,
+    /// The first value of each header, by [`Header`] index.
+    first: [Option<&'a HeaderValue>; Header::ALL.len()],
+    /// The headers with more than one field line, one bit per [`Header`] index: those are read
+    /// through the map, in order.
+    repeated: u16,
+}
+
+impl<'a> ScannedHeaders<'a> {
+    pub(crate) fn new(map: &'a HeaderMap) -> Self {
+        let mut first = [None; Header::ALL.len()];
+        let mut repeated = 0;
+        for (name, value) in map {
+            if let Some(header) = Header::from_name(name.as_str()) {
+                let slot = &mut first[header as usize];
+                if slot.is_some() {
+                    repeated |= 1 << header as usize;
+                } else {
+                    *slot = Some(value);
+                }
+            }
+        }
+        ScannedHeaders {
+            map,
+            first,
+            repeated,
+        }
+    }
+}
+
+impl Extractor for ScannedHeaders<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        match Header::from_name(name) {
+            Some(header) => self.first[header as usize].and_then(|value| value.to_str().ok()),
+            None => Extractor::get(self.map, name),
+        }
+    }
+
+    fn get_all<'b>(&'b self, name: &str, visit: &mut dyn FnMut(Option<&'b str>)) {
+        match Header::from_name(name) {
+            Some(header) if self.repeated & (1 << header as usize) == 0 => {
+                if let Some(value) = self.first[header as usize] {
+                    visit(value.to_str().ok());
+                }
+            }
+            _ => Extractor::get_all(self.map, name, visit),
+        }
+    }
+}
+
 impl Extractor for HeaderMap {
     fn get(&self, name: &str) -> Option<&str> {
         let value = match known_header(name) {
@@ -256,6 +311,39 @@ mod tests {
             seen.push(value.map(str::to_owned));
         });
         assert_eq!(seen, [Some("a=1".to_owned()), None]);
+    }
+
+    #[test]
+    fn a_scan_reads_what_the_map_reads() {
+        let mut headers = HeaderMap::new();
+        headers.append("tracestate", HeaderValue::from_static("a=1"));
+        headers.append("tracestate", HeaderValue::from_bytes(b"b=\xff").unwrap());
+        headers.insert("X-Datadog-Trace-Id", HeaderValue::from_static("42"));
+        headers.insert(
+            "x-datadog-origin",
+            HeaderValue::from_bytes(b"\xff").unwrap(),
+        );
+        headers.insert("x-other", HeaderValue::from_static("other"));
+        headers.insert("host", HeaderValue::from_static("example.com"));
+        let scanned = ScannedHeaders::new(&headers);
+        for name in [
+            "tracestate",
+            "x-datadog-trace-id",
+            "x-datadog-origin",
+            "x-other",
+            "host",
+            "baggage",
+        ] {
+            assert_eq!(
+                Extractor::get(&scanned, name),
+                Extractor::get(&headers, name),
+                "{name}"
+            );
+            let (mut seen, mut expected) = (Vec::new(), Vec::new());
+            Extractor::get_all(&scanned, name, &mut |value| seen.push(value));
+            Extractor::get_all(&headers, name, &mut |value| expected.push(value));
+            assert_eq!(seen, expected, "{name}");
+        }
     }
 
     #[test]

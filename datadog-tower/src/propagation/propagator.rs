@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, SpanLink, TraceId};
 
-use super::carrier::{Extractor, HeaderWriter, Injector};
+use super::carrier::{Extractor, HeaderWriter, Injector, ScannedHeaders};
 use super::config::{ExtractBehavior, PropagationConfig, PropagatorBuilder, Style};
 use super::names::{self, Header};
 use super::{b3, b3multi, baggage, datadog, tracecontext};
@@ -185,6 +185,24 @@ impl Propagator {
     /// requests).
     pub fn extract<E: Extractor + ?Sized>(&self, carrier: &E) -> Option<SpanContext> {
         self.extract_into(carrier, &mut None)
+    }
+
+    /// [`extract`](Self::extract) from an [`http::HeaderMap`], finding every propagation header
+    /// in one pass over the map rather than with one lookup per header name: what
+    /// [`DatadogServerLayer`](crate::DatadogServerLayer) does for each request.
+    ///
+    /// ```
+    /// use datadog_tower::propagation::Propagator;
+    /// use http::HeaderMap;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("x-datadog-trace-id", "123".parse().unwrap());
+    /// headers.insert("x-datadog-parent-id", "456".parse().unwrap());
+    /// let context = Propagator::default().extract_header_map(&headers).unwrap();
+    /// assert_eq!(context.trace_id.low(), 123);
+    /// ```
+    pub fn extract_header_map(&self, headers: &http::HeaderMap) -> Option<SpanContext> {
+        self.extract(&ScannedHeaders::new(headers))
     }
 
     /// Like [`extract`](Self::extract), with the style of the continued context (`None` when no

@@ -47,7 +47,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let mut remote = self.shared.propagator.extract(request.headers());
+        let mut remote = self.shared.propagator.extract_header_map(request.headers());
         if self.shared.cloud_trace
             && let Some(cloud) = crate::cloud_trace::from_headers(request.headers())
         {
