@@ -161,6 +161,9 @@ impl LogConfig {
     }
 
     /// Whether the fields of the spans in scope are written on each line (default `true`).
+    ///
+    /// A span's Datadog metadata (`span.kind`, `span.type`, `component`, `_dd.*`) is never
+    /// repeated on its lines: it describes the span, which the line's ids point to.
     pub fn span_fields(mut self, enabled: bool) -> Self {
         self.span_fields = enabled;
         self

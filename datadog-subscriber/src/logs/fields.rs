@@ -9,18 +9,44 @@ use super::json;
 
 /// Writes each visited field as `,"name":value` into `out`.
 pub(crate) struct FieldWriter<'a> {
-    pub(crate) out: &'a mut Vec<u8>,
-    pub(crate) limit: usize,
+    out: &'a mut Vec<u8>,
+    limit: usize,
     /// Event fields: the first error also fills `error.kind`, `error.message` and `error.stack`.
     /// Span fields leave those to the event that reports the error.
-    pub(crate) describe_errors: bool,
+    describe_errors: bool,
+    /// Span fields: the span's Datadog metadata ([`is_span_metadata`]) is the trace's business,
+    /// not the log line's.
+    of_span: bool,
 }
 
-impl FieldWriter<'_> {
+impl<'a> FieldWriter<'a> {
+    /// A writer of an event's fields.
+    pub(crate) fn event(out: &'a mut Vec<u8>, limit: usize) -> Self {
+        FieldWriter {
+            out,
+            limit,
+            describe_errors: true,
+            of_span: false,
+        }
+    }
+
+    /// A writer of a span's fields, kept for the lines written inside the span.
+    pub(crate) fn span(out: &'a mut Vec<u8>, limit: usize) -> Self {
+        FieldWriter {
+            out,
+            limit,
+            describe_errors: false,
+            of_span: true,
+        }
+    }
+
     /// Appends `,"name":` (`,"fields.name":` for the keys the line writes itself, see
-    /// [`is_reserved`]).
-    fn key(&mut self, field: &Field) {
+    /// [`is_reserved`]); `false`, writing nothing, for a field the line leaves out.
+    fn key(&mut self, field: &Field) -> bool {
         let name = field.name();
+        if self.of_span && is_span_metadata(name) {
+            return false;
+        }
         if is_reserved(name) {
             // Keep the line's own attributes authoritative; the field survives under `fields.`.
             self.out.extend_from_slice(b",\"fields.");
@@ -30,47 +56,64 @@ impl FieldWriter<'_> {
         // Field names are Rust identifiers or string literals; escape anyway.
         json::escaped(self.out, name);
         self.out.extend_from_slice(b"\":");
+        true
     }
 }
 
 impl Visit for FieldWriter<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.key(field);
+        if !self.key(field) {
+            return;
+        }
         json::float(self.out, value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field);
+        if !self.key(field) {
+            return;
+        }
         json::integer(self.out, value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field);
+        if !self.key(field) {
+            return;
+        }
         json::integer(self.out, value);
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.key(field);
+        if !self.key(field) {
+            return;
+        }
         json::integer(self.out, value);
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.key(field);
+        if !self.key(field) {
+            return;
+        }
         json::integer(self.out, value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field);
+        if !self.key(field) {
+            return;
+        }
         json::boolean(self.out, value);
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.key(field);
+        if !self.key(field) {
+            return;
+        }
         json::string(self.out, value, self.limit);
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        self.key(field);
+        if !self.key(field) {
+            return;
+        }
         json::formatted(self.out, format_args!("{value}"), self.limit);
         if self.describe_errors {
             self.describe_errors = false;
@@ -79,7 +122,9 @@ impl Visit for FieldWriter<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.key(field);
+        if !self.key(field) {
+            return;
+        }
         json::formatted(self.out, format_args!("{value:?}"), self.limit);
     }
 }
@@ -106,6 +151,20 @@ fn describe_error(out: &mut Vec<u8>, error: &(dyn Error + 'static), limit: usize
     json::formatted(out, format_args!("{error}"), limit);
     json::key(out, "error.stack", true);
     json::string(out, &debug, limit);
+}
+
+/// A span's Datadog metadata: what the tracer makes of the span (`span.kind`, `span.type`,
+/// `component`, and the `_dd.*` internals such as `_dd.measured`). Every span of an instrumented
+/// request carries them, and a line correlated with the span by its ids has nothing to learn
+/// from them: they are left out of the span fields a line repeats.
+pub(crate) fn is_span_metadata(name: &str) -> bool {
+    // One comparison rules out most names (`http.url`, `user.id`).
+    match name.as_bytes().first() {
+        Some(b's') => matches!(name, "span.kind" | "span.type"),
+        Some(b'c') => name == "component",
+        Some(b'_') => name.starts_with("_dd."),
+        _ => false,
+    }
 }
 
 /// Keys the line writes itself; fields with these names are written as `fields.<name>`.
@@ -138,6 +197,32 @@ pub(crate) fn is_reserved(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn span_metadata_is_told_from_user_fields() {
+        for name in [
+            "span.kind",
+            "span.type",
+            "component",
+            "_dd.measured",
+            "_dd.origin",
+        ] {
+            assert!(is_span_metadata(name), "{name}");
+        }
+        for name in [
+            "span",
+            "spans.kind",
+            "components",
+            "_d",
+            "_other",
+            "http.url",
+            "service",
+            "resource",
+            "",
+        ] {
+            assert!(!is_span_metadata(name), "{name}");
+        }
+    }
 
     #[test]
     fn the_first_byte_gate_lets_every_reserved_name_through() {

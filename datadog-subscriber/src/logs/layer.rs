@@ -20,7 +20,8 @@ use crate::correlation::{self, CorrelationIds};
 
 /// Writes each `tracing` event as one JSON object on one line, with the attributes Datadog and
 /// Google Cloud Logging read (`timestamp`, `status`, `severity`, `message`, `logger.name`,
-/// `logger.thread_name`), the event's fields, the fields of the spans in scope, and the trace
+/// `logger.thread_name`), the event's fields, the fields of the spans in scope (but their
+/// Datadog metadata: `span.kind`, `span.type`, `component`, `_dd.*`), and the trace
 /// correlation fields (`dd.trace_id`, `dd.span_id`, `dd.service`, `dd.env`, `dd.version`, and the
 /// `logging.googleapis.com/*` fields when a Google Cloud project is set).
 ///
@@ -131,11 +132,7 @@ impl<W> JsonLogLayer<W> {
             }
         }
 
-        let mut fields = FieldWriter {
-            out,
-            limit: self.limit,
-            describe_errors: true,
-        };
+        let mut fields = FieldWriter::event(out, self.limit);
         if log_record.is_some() {
             event.record(&mut log_records::WithoutLogFields(&mut fields));
         } else {
@@ -196,11 +193,7 @@ where
         let Some(span) = ctx.span(id) else { return };
         // Room for the usual short values up front: growing from empty reallocates several times.
         let mut fields = Vec::with_capacity(attrs.metadata().fields().len() * 24);
-        attrs.record(&mut FieldWriter {
-            out: &mut fields,
-            limit: self.limit,
-            describe_errors: false,
-        });
+        attrs.record(&mut FieldWriter::span(&mut fields, self.limit));
         // `replace`, not `insert`: a second log layer in the same subscriber must not panic.
         span.extensions_mut().replace(SpanFields(fields));
     }
@@ -212,18 +205,10 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut extensions = span.extensions_mut();
         if let Some(fields) = extensions.get_mut::<SpanFields>() {
-            values.record(&mut FieldWriter {
-                out: &mut fields.0,
-                limit: self.limit,
-                describe_errors: false,
-            });
+            values.record(&mut FieldWriter::span(&mut fields.0, self.limit));
         } else {
             let mut fields = Vec::new();
-            values.record(&mut FieldWriter {
-                out: &mut fields,
-                limit: self.limit,
-                describe_errors: false,
-            });
+            values.record(&mut FieldWriter::span(&mut fields, self.limit));
             extensions.replace(SpanFields(fields));
         }
     }

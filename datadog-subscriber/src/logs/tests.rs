@@ -271,6 +271,32 @@ fn span_fields_can_be_left_out_and_late_records_are_kept() {
 }
 
 #[test]
+fn lines_leave_the_span_datadog_metadata_to_the_trace() {
+    let capture = capture_with(LogConfig::default(), || {
+        let span = tracing::info_span!(
+            "request",
+            span.kind = "server",
+            span.type = "web",
+            component = "axum",
+            _dd.measured = 1,
+            http.route = "/users/{id}",
+            resource = "GET /users/{id}",
+        );
+        span.in_scope(|| {
+            // An event's own fields are written whatever their names.
+            tracing::info!(component = "billing", "x");
+        });
+    });
+    let line = capture.only_line();
+    for key in ["span.kind", "span.type", "_dd.measured"] {
+        assert!(!line.contains_key(key), "{key} in {line:?}");
+    }
+    assert_eq!(line["component"], "billing");
+    assert_eq!(line["http.route"], "/users/{id}");
+    assert_eq!(line["resource"], "GET /users/{id}");
+}
+
+#[test]
 fn errors_fill_the_error_attributes() {
     let error = std::fs::read("/definitely/not/here").unwrap_err();
     let capture = capture_with(LogConfig::default(), || {
