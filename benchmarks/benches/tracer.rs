@@ -16,7 +16,7 @@
 //! - `inject_current/*`: what a client layer does per outgoing call: read the context of the
 //!   current span (a request span continuing a kept upstream trace) and inject it into a
 //!   `HeaderMap` in the default styles (Datadog, W3C trace context, baggage), with each stack's
-//!   own API (`current_context()` + `Propagator::inject`, against
+//!   own API (`datadog_tower::inject_current_with`, what `DatadogClientLayer` does, against
 //!   `Span::current().context()` + the official propagator's `inject_context`).
 //!
 //! ```sh
@@ -239,9 +239,7 @@ fn inject_current(c: &mut Criterion) {
         group.bench_function("datadog_subscriber+datadog_tower", |b| {
             b.iter(|| {
                 let mut headers = HeaderMap::with_capacity(8);
-                if let Some(context) = datadog_subscriber::current_context() {
-                    propagator.inject(&context, &mut headers);
-                }
+                datadog_tower::inject_current_with(&propagator, &mut headers);
                 headers
             });
         });
