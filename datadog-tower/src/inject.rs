@@ -2,7 +2,6 @@
 
 use std::sync::OnceLock;
 
-use datadog_subscriber::context::SpanContext;
 use http::HeaderMap;
 
 use crate::propagation::Propagator;
@@ -28,7 +27,9 @@ pub fn inject_current(headers: &mut HeaderMap) {
 
 /// Like [`inject_current`], with an explicit propagator.
 pub fn inject_current_with(propagator: &Propagator, headers: &mut HeaderMap) {
-    if let Some(context) = datadog_subscriber::current_context().filter(SpanContext::is_valid) {
+    if let Some(context) = datadog_subscriber::current_context()
+        && context.is_valid()
+    {
         propagator.inject_header_map(&context, headers);
     }
 }

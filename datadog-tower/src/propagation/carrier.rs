@@ -1,6 +1,7 @@
 //! Where headers are read from and written to: `http::HeaderMap` and plain string maps (message
 //! headers of Kafka, SQS, RabbitMQ, ...).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -97,7 +98,7 @@ impl<'a> HeaderWriter<'a> {
             text: String::new(),
             values: [(Header::DatadogTraceId, 0, 0); Header::ALL.len()],
             len: 0,
-            next: String::new(),
+            next: VALUE_BUFFER.try_with(Cell::take).unwrap_or_default(),
         }
     }
 
@@ -108,7 +109,7 @@ impl<'a> HeaderWriter<'a> {
             text: String::new(),
             values: [(Header::DatadogTraceId, 0, 0); Header::ALL.len()],
             len: 0,
-            next: String::new(),
+            next: VALUE_BUFFER.try_with(Cell::take).unwrap_or_default(),
         }
     }
 
@@ -146,9 +147,9 @@ impl<'a> HeaderWriter<'a> {
     /// Inserts every kept value into `headers`, all of them slices of one shared buffer: one
     /// allocation rather than one per header value (`inject_default_styles/datadog_tower/
     /// header_map_shared` against `header_map` in the propagation benchmark).
-    pub(crate) fn insert_all(self, headers: &mut HeaderMap) {
+    pub(crate) fn insert_all(mut self, headers: &mut HeaderMap) {
         let values = &self.values[..self.len];
-        let text = bytes::Bytes::from(self.text);
+        let text = bytes::Bytes::from(std::mem::take(&mut self.text));
         headers.reserve(values.len());
         for &(header, start, end) in values {
             match HeaderValue::from_maybe_shared(text.slice(start..end)) {
@@ -157,6 +158,22 @@ impl<'a> HeaderWriter<'a> {
                 }
                 Err(_) => warn_invalid_value(header.name()),
             }
+        }
+    }
+}
+
+thread_local! {
+    /// The buffer [`HeaderWriter::next_value`] formats in, kept between the injections of a
+    /// thread: a fresh one cost every outgoing request an allocation.
+    static VALUE_BUFFER: Cell<String> = const { Cell::new(String::new()) };
+}
+
+impl Drop for HeaderWriter<'_> {
+    fn drop(&mut self) {
+        let buffer = std::mem::take(&mut self.next);
+        // A value far past the usual size (a huge baggage) is not worth keeping around.
+        if buffer.capacity() <= 4 * Self::VALUE_CAPACITY {
+            let _ = VALUE_BUFFER.try_with(|cell| cell.set(buffer));
         }
     }
 }
