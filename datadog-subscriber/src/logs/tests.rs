@@ -297,6 +297,28 @@ fn lines_leave_the_span_datadog_metadata_to_the_trace() {
 }
 
 #[test]
+fn deep_scopes_write_every_span_root_first_with_the_innermost_ids() {
+    fn nest(depth: u64) {
+        match depth {
+            40 => tracing::info!("deep"),
+            // Past the recursive walk: its ids still win over the root's.
+            35 => tracing::info_span!("tracked", depth, trace = 3_u64).in_scope(|| nest(depth + 1)),
+            _ => tracing::info_span!("level", depth).in_scope(|| nest(depth + 1)),
+        }
+    }
+    let capture = capture_with(LogConfig::default(), || {
+        tracing::info_span!("root", tenant = "acme", trace = 1_u64).in_scope(|| nest(0));
+    });
+    let raw = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(raw.matches("\"depth\":").count(), 40, "{raw}");
+    let line = capture.only_line();
+    assert_eq!(line["tenant"], "acme");
+    // Root first: the innermost span's value is the one a JSON reader keeps.
+    assert_eq!(line["depth"], 39);
+    assert_eq!(line["dd.trace_id"], "3");
+}
+
+#[test]
 fn errors_fill_the_error_attributes() {
     let error = std::fs::read("/definitely/not/here").unwrap_err();
     let capture = capture_with(LogConfig::default(), || {
