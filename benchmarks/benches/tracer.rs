@@ -325,8 +325,9 @@ fn per_span_cpu(c: &mut Criterion) {
     );
     let _ = handle.shutdown(Duration::from_secs(1));
     let stats = handle.stats();
-    assert!(
-        stats.traces_sent > 0 && stats.traces_dropped == 0,
+    // (Nothing is sent when a filter on the command line skipped these benches.)
+    assert_eq!(
+        stats.traces_dropped, 0,
         "every trace reached the sink: {stats:?}"
     );
 

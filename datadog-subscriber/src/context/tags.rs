@@ -1,5 +1,4 @@
 use compact_str::CompactString;
-use smallvec::SmallVec;
 
 /// The trace-level tags that travel with a trace (keys starting with `_dd.p.`), in insertion order.
 ///
@@ -17,9 +16,9 @@ use smallvec::SmallVec;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PropagationTags {
-    /// Keys (`_dd.p.dm`, `_dd.p.tid`, ...) and values are short, and a trace rarely carries more
-    /// than two: kept inline, so the copy each outgoing call takes allocates nothing.
-    entries: SmallVec<[(CompactString, CompactString); 2]>,
+    /// Keys (`_dd.p.dm`, `_dd.p.tid`, ...) and values are short: kept inline, a copy of the tags
+    /// (each outgoing call takes one) allocates only the list.
+    entries: Vec<(CompactString, CompactString)>,
 }
 
 impl PropagationTags {

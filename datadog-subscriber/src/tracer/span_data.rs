@@ -118,7 +118,6 @@ impl SpanFields {
             })
     }
 
-    #[inline]
     pub(crate) fn set_tag(&mut self, key: impl Into<TagKey>, value: TagValue) {
         let key = key.into();
         if let Some(entry) = self.tags.iter_mut().find(|(k, _)| *k == key) {
@@ -128,12 +127,10 @@ impl SpanFields {
         }
     }
 
-    #[inline]
     pub(crate) fn set_meta(&mut self, key: impl Into<TagKey>, value: impl Into<CompactString>) {
         self.set_tag(key, TagValue::Str(value.into()));
     }
 
-    #[inline]
     pub(crate) fn set_metric(&mut self, key: impl Into<TagKey>, value: f64) {
         self.set_tag(key, TagValue::Num(value));
     }
