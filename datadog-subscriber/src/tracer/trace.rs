@@ -124,12 +124,10 @@ impl Trace {
         state
             .tracestate_vendors
             .clone_from(&context.tracestate_vendors);
-        for (key, value) in context.propagation_tags.iter() {
-            // The upper half of the trace id is the source of truth for `_dd.p.tid`.
-            if key != "_dd.p.tid" {
-                state.tags.insert(key, value);
-            }
-        }
+        // Shared with the context, not copied.
+        state.tags = context.propagation_tags.clone();
+        // The upper half of the trace id is the source of truth for `_dd.p.tid`.
+        state.tags.remove("_dd.p.tid");
         let decision = context
             .sampling_priority
             .map(|priority| Decision::fixed(priority, None));
