@@ -3,33 +3,49 @@
 
 /// Parses 1 to 32 lowercase hex digits (the W3C `HEXDIGLC` rule).
 pub(crate) fn parse_lower_hex(text: &str) -> Option<u128> {
-    parse_hex(text, 32, |byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+    parse_hex(text, 32, LOWERCASE_DIGITS)
 }
 
 /// Parses 1 to `max_digits` hex digits of either case (B3 ids, as lenient as the SDKs' parsers).
 pub(crate) fn parse_hex_any_case(text: &str, max_digits: usize) -> Option<u128> {
-    parse_hex(text, max_digits.min(32), |byte| byte.is_ascii_hexdigit())
+    parse_hex(text, max_digits.min(32), ALL_DIGITS)
 }
 
-/// 1 to `max_digits` (at most 32) digits that `allowed` accepts, folded directly in two 64-bit
-/// halves: ids sit on every request's path, and `u128::from_str_radix` cost the extraction of a
-/// request more than its header lookups.
-fn parse_hex(text: &str, max_digits: usize, allowed: impl Fn(u8) -> bool) -> Option<u128> {
+/// `HEX_DIGITS` entries below this are lowercase digits (and `0-9`).
+const LOWERCASE_DIGITS: u8 = 16;
+/// `HEX_DIGITS` entries below this are digits of either case.
+const ALL_DIGITS: u8 = 32;
+
+/// Each byte's value as a hex digit: `0-9` and `a-f` map to their value, `A-F` to their value
+/// plus 16, anything else to 255. One load and one comparison per digit check the digit and
+/// its case.
+static HEX_DIGITS: [u8; 256] = {
+    let mut table = [u8::MAX; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = match byte as u8 {
+            digit @ b'0'..=b'9' => digit - b'0',
+            digit @ b'a'..=b'f' => digit - b'a' + 10,
+            digit @ b'A'..=b'F' => digit - b'A' + 10 + LOWERCASE_DIGITS,
+            _ => u8::MAX,
+        };
+        byte += 1;
+    }
+    table
+};
+
+/// 1 to `max_digits` (at most 32) digits whose `HEX_DIGITS` entry is below `limit`, folded
+/// directly in two 64-bit halves: ids sit on every request's path, and `u128::from_str_radix`
+/// cost the extraction of a request more than its header lookups.
+fn parse_hex(text: &str, max_digits: usize, limit: u8) -> Option<u128> {
     if text.is_empty() || text.len() > max_digits {
         return None;
     }
     let half = |digits: &[u8]| {
         digits.iter().try_fold(0u64, |value, &byte| {
-            if !allowed(byte) {
-                return None;
-            }
-            // `allowed` admits hex digits only; `| 0x20` lowercases `A-F`.
-            let digit = if byte.is_ascii_digit() {
-                byte - b'0'
-            } else {
-                (byte | 0x20) - b'a' + 10
-            };
-            Some(value << 4 | u64::from(digit))
+            let digit = HEX_DIGITS[usize::from(byte)];
+            // `% 16` drops the uppercase mark.
+            (digit < limit).then_some(value << 4 | u64::from(digit % 16))
         })
     };
     let (high, low) = text.as_bytes().split_at(text.len().saturating_sub(16));
