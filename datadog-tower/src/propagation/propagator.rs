@@ -182,7 +182,8 @@ impl Propagator {
     ///
     /// `None` when nothing was extracted. A context with zero ids (`!is_valid()`) means: start a
     /// new trace, but keep its span links (`restart` behaviour) and baggage (baggage-only
-    /// requests).
+    /// requests). For an [`http::HeaderMap`], [`extract_header_map`](Self::extract_header_map)
+    /// reads the same context for less.
     pub fn extract<E: Extractor + ?Sized>(&self, carrier: &E) -> Option<SpanContext> {
         self.extract_into(carrier, &mut None)
     }
