@@ -147,7 +147,7 @@ impl<'a> HeaderWriter<'a> {
     /// Inserts every kept value into `headers`, all of them slices of one shared buffer: one
     /// allocation rather than one per header value (`inject_default_styles/datadog_tower/
     /// header_map_shared` against `header_map` in the propagation benchmark).
-    pub(crate) fn insert_all(mut self, headers: &mut HeaderMap) {
+    pub(crate) fn insert_all(&mut self, headers: &mut HeaderMap) {
         let values = &self.values[..self.len];
         let text = bytes::Bytes::from(std::mem::take(&mut self.text));
         headers.reserve(values.len());
