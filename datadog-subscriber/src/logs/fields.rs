@@ -14,9 +14,8 @@ pub(crate) struct FieldWriter<'a> {
     /// Event fields: the first error also fills `error.kind`, `error.message` and `error.stack`.
     /// Span fields leave those to the event that reports the error.
     describe_errors: bool,
-    /// Span fields: the span's Datadog metadata ([`is_span_metadata`]) is the trace's business,
-    /// not the log line's.
-    of_span: bool,
+    /// The fields the line leaves out (see the constructors).
+    left_out: fn(&str) -> bool,
 }
 
 impl<'a> FieldWriter<'a> {
@@ -26,17 +25,27 @@ impl<'a> FieldWriter<'a> {
             out,
             limit,
             describe_errors: true,
-            of_span: false,
+            left_out: |_| false,
         }
     }
 
-    /// A writer of a span's fields, kept for the lines written inside the span.
+    /// A writer of the fields of an event made from a `log` record, but its `log.*` fields
+    /// (already in the line's metadata, see [`log_records`](super::log_records)).
+    pub(crate) fn log_record(out: &'a mut Vec<u8>, limit: usize) -> Self {
+        FieldWriter {
+            left_out: |name| name.starts_with("log."),
+            ..FieldWriter::event(out, limit)
+        }
+    }
+
+    /// A writer of a span's fields, kept for the lines written inside the span: the span's
+    /// Datadog metadata ([`is_span_metadata`]) is the trace's business, not the line's.
     pub(crate) fn span(out: &'a mut Vec<u8>, limit: usize) -> Self {
         FieldWriter {
             out,
             limit,
             describe_errors: false,
-            of_span: true,
+            left_out: is_span_metadata,
         }
     }
 
@@ -44,7 +53,7 @@ impl<'a> FieldWriter<'a> {
     /// [`is_reserved`]); `false`, writing nothing, for a field the line leaves out.
     fn key(&mut self, field: &Field) -> bool {
         let name = field.name();
-        if self.of_span && is_span_metadata(name) {
+        if (self.left_out)(name) {
             return false;
         }
         if is_reserved(name) {

@@ -124,12 +124,12 @@ impl<W> JsonLogLayer<W> {
             }
         }
 
-        let mut fields = FieldWriter::event(out, self.limit);
-        if log_record.is_some() {
-            event.record(&mut log_records::WithoutLogFields(&mut fields));
+        let mut fields = if log_record.is_some() {
+            FieldWriter::log_record(out, self.limit)
         } else {
-            event.record(&mut fields);
-        }
+            FieldWriter::event(out, self.limit)
+        };
+        event.record(&mut fields);
 
         if ids.is_none() && (self.injection || self.gcp_project.is_some()) {
             ids = crate::tracer::remote_parent().map(|context| CorrelationIds::of(&context));
