@@ -1,7 +1,6 @@
 //! Where headers are read from and written to: `http::HeaderMap` and plain string maps (message
 //! headers of Kafka, SQS, RabbitMQ, ...).
 
-use std::cell::Cell;
 use std::collections::HashMap;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -93,23 +92,21 @@ impl<'a> HeaderWriter<'a> {
 
     /// A writer handing each value to `carrier`.
     pub(crate) fn to_carrier(carrier: SetHeader<'a>) -> Self {
-        HeaderWriter {
-            carrier: Some(carrier),
-            text: String::new(),
-            values: [(Header::DatadogTraceId, 0, 0); Header::ALL.len()],
-            len: 0,
-            next: VALUE_BUFFER.try_with(Cell::take).unwrap_or_default(),
-        }
+        Self::new(Some(carrier))
     }
 
     /// A writer keeping every value in one buffer. Nothing is allocated before a value is set.
     pub(crate) fn shared() -> Self {
+        Self::new(None)
+    }
+
+    fn new(carrier: Option<SetHeader<'a>>) -> Self {
         HeaderWriter {
-            carrier: None,
+            carrier,
             text: String::new(),
             values: [(Header::DatadogTraceId, 0, 0); Header::ALL.len()],
             len: 0,
-            next: VALUE_BUFFER.try_with(Cell::take).unwrap_or_default(),
+            next: String::new(),
         }
     }
 
@@ -158,22 +155,6 @@ impl<'a> HeaderWriter<'a> {
                 }
                 Err(_) => warn_invalid_value(header.name()),
             }
-        }
-    }
-}
-
-thread_local! {
-    /// The buffer [`HeaderWriter::next_value`] formats in, kept between the injections of a
-    /// thread: a fresh one cost every outgoing request an allocation.
-    static VALUE_BUFFER: Cell<String> = const { Cell::new(String::new()) };
-}
-
-impl Drop for HeaderWriter<'_> {
-    fn drop(&mut self) {
-        let buffer = std::mem::take(&mut self.next);
-        // A value far past the usual size (a huge baggage) is not worth keeping around.
-        if buffer.capacity() <= 4 * Self::VALUE_CAPACITY {
-            let _ = VALUE_BUFFER.try_with(|cell| cell.set(buffer));
         }
     }
 }

@@ -1,4 +1,3 @@
-use std::cell::Cell;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -90,42 +89,25 @@ where
     }
 }
 
-thread_local! {
-    /// The text of the request span being opened (its resource and URL), kept between the
-    /// requests of a thread: the subscribers copy what they keep, and a fresh `String` cost
-    /// every request an allocation.
-    static SPAN_TEXT: Cell<String> = const { Cell::new(String::new()) };
-}
-
 fn open_span<B>(shared: &ServerShared, shape: &SpanShape, request: &Request<B>) -> Span {
-    let mut text = SPAN_TEXT.try_with(Cell::take).unwrap_or_default();
-    text.clear();
-    let span = open_span_with(shared, shape, request, &mut text);
-    // A URL far past the usual size is not worth keeping around.
-    if text.capacity() <= 1024 {
-        let _ = SPAN_TEXT.try_with(|cell| cell.set(text));
-    }
-    span
-}
-
-fn open_span_with<B>(
-    shared: &ServerShared,
-    shape: &SpanShape,
-    request: &Request<B>,
-    text: &mut String,
-) -> Span {
     let headers = request.headers();
     let method = request.method();
     let route = matched_path(request);
     let host = headers
         .get(http::header::HOST)
         .and_then(|value| value.to_str().ok());
-    // The resource and the URL share one buffer.
+    // The resource and the URL share one allocation (the subscribers copy what they keep).
     let uri = request.uri();
-    http_tags::push_resource(text, method, route);
+    let mut text = String::with_capacity(
+        24 + route.map_or(0, str::len)
+            + host.map_or(0, str::len)
+            + uri.path().len()
+            + uri.query().map_or(0, str::len),
+    );
+    http_tags::push_resource(&mut text, method, route);
     let resource_end = text.len();
     http_tags::push_url(
-        text,
+        &mut text,
         uri,
         host,
         shared
