@@ -27,6 +27,22 @@ pub enum StdoutMode {
     StalledWithStderr,
 }
 
+/// The lines collected so far, once `done` holds for them or `within` has passed.
+fn lines_when(
+    collected: &Mutex<Vec<String>>,
+    done: impl Fn(&[String]) -> bool,
+    within: Duration,
+) -> Vec<String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let lines = collected.lock().unwrap().clone();
+        if done(&lines) || Instant::now() >= deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A running app; killed when dropped.
 pub struct FaultApp {
     child: Child,
@@ -125,6 +141,19 @@ impl FaultApp {
     /// Stdout lines read so far (none in [`StdoutMode::Stalled`]).
     pub fn stdout(&self) -> Vec<String> {
         self.stdout.lock().unwrap().clone()
+    }
+
+    /// Stdout lines read so far, once `done` holds for them or `within` has passed. The app's
+    /// lines reach the reader thread some time after its response: a test that counts them
+    /// right after a request can miss the last ones.
+    pub fn stdout_when(&self, done: impl Fn(&[String]) -> bool, within: Duration) -> Vec<String> {
+        lines_when(&self.stdout, done, within)
+    }
+
+    /// Stderr lines read so far, once `done` holds for them or `within` has passed (see
+    /// [`FaultApp::stdout_when`]).
+    pub fn stderr_when(&self, done: impl Fn(&[String]) -> bool, within: Duration) -> Vec<String> {
+        lines_when(&self.stderr, done, within)
     }
 
     /// Stderr lines read so far (none in [`StdoutMode::StalledWithStderr`]).

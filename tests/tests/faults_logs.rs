@@ -221,15 +221,15 @@ fn a_failing_log_file_warns_once_and_recovers() {
     // Stdout keeps every line meanwhile.
     std::fs::remove_file(sidecar.logs_dir()).unwrap();
     let back = lines_come_back(&mut sidecar, "unwritable, then writable");
-    let stderr = sidecar.app.stderr();
+    let recovered = |line: &String| line.contains("writing logs to") && line.contains("again");
+    let stderr = sidecar
+        .app
+        .stderr_when(|lines| lines.iter().any(recovered), Duration::from_secs(10));
     let failures: Vec<_> = stderr
         .iter()
         .filter(|line| line.contains("cannot write logs to"))
         .collect();
-    let recoveries: Vec<_> = stderr
-        .iter()
-        .filter(|line| line.contains("writing logs to") && line.contains("again"))
-        .collect();
+    let recoveries: Vec<_> = stderr.iter().filter(|line| recovered(line)).collect();
     assert_eq!(failures.len(), 1, "{stderr:#?}");
     assert!(
         failures[0].contains("app.log"),
@@ -238,11 +238,15 @@ fn a_failing_log_file_warns_once_and_recovers() {
     );
     assert_eq!(recoveries.len(), 1, "{stderr:#?}");
     assert!(back <= REOPEN_WITHIN, "back after {back:?}");
-    let hello_on_stdout = sidecar
+    let hellos = |lines: &[String]| {
+        lines
+            .iter()
+            .filter(|line| line.contains("\"Hello world!\""))
+            .count()
+    };
+    let stdout = sidecar
         .app
-        .stdout()
-        .iter()
-        .filter(|line| line.contains("\"Hello world!\""))
-        .count();
+        .stdout_when(|lines| hellos(lines) >= 32, Duration::from_secs(10));
+    let hello_on_stdout = hellos(&stdout);
     assert!(hello_on_stdout >= 32, "{hello_on_stdout} lines on stdout");
 }
