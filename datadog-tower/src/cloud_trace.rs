@@ -34,29 +34,10 @@ pub fn from_headers(headers: &HeaderMap) -> Option<CloudTrace> {
         .or_else(|| text(&X_CLOUD_TRACE_CONTEXT).and_then(parse_x_cloud_trace_context))
 }
 
-/// `00-<32 hex trace id>-<16 hex span id>-<2 hex flags>` (lower-case, version `ff` invalid).
+/// Google's context from `traceparent`, read by the same parser as W3C extraction.
 fn parse_traceparent(value: &str) -> Option<CloudTrace> {
-    let value = value.trim();
-    let mut parts = value.split('-');
-    let (version, trace_id, span_id, flags) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let shape = version.len() == 2
-        && version != "ff"
-        && trace_id.len() == 32
-        && span_id.len() == 16
-        && flags.len() == 2
-        && (version != "00" || parts.next().is_none());
-    let hex = [version, trace_id, span_id, flags]
-        .iter()
-        .all(|part| part.bytes().all(is_lower_hex));
-    if !shape || !hex {
-        return None;
-    }
-    let trace_id = u128::from_str_radix(trace_id, 16).ok()?;
-    let span_id = u64::from_str_radix(span_id, 16).ok()?;
-    let flags = u8::from_str_radix(flags, 16).ok()?;
-    (trace_id != 0 && span_id != 0)
-        .then(|| CloudTrace::new(TraceId::from_u128(trace_id), flags & 1 == 1))
+    crate::propagation::parse_traceparent(value)
+        .map(|(trace_id, _, sampled)| CloudTrace::new(trace_id, sampled))
 }
 
 /// `<32 hex trace id>[/<decimal span id>][;o=<0|1>]`.
@@ -73,10 +54,6 @@ fn parse_x_cloud_trace_context(value: &str) -> Option<CloudTrace> {
     let trace_id = u128::from_str_radix(trace_id, 16).ok()?;
     let sampled = options.split(';').any(|option| option.trim() == "o=1");
     (trace_id != 0).then(|| CloudTrace::new(TraceId::from_u128(trace_id), sampled))
-}
-
-fn is_lower_hex(byte: u8) -> bool {
-    byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte)
 }
 
 #[cfg(test)]

@@ -47,3 +47,4 @@ mod tracecontext;
 pub use carrier::{Extractor, Injector};
 pub use config::{DEFAULT_STYLES, ExtractBehavior, PropagationConfig, PropagatorBuilder, Style};
 pub use propagator::Propagator;
+pub(crate) use tracecontext::parse_traceparent;

@@ -87,7 +87,9 @@ pub(crate) fn extract<'a, E: Extractor + ?Sized>(carrier: &'a E) -> Option<W3cCo
     })
 }
 
-fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, bool)> {
+/// A `traceparent` value: trace id, parent id and the sampled flag, or `None` when it breaks
+/// the W3C rules (also read by [`crate::cloud_trace`]).
+pub(crate) fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, bool)> {
     let value = trim_ows(value);
     let bytes = value.as_bytes();
     if bytes.len() < 55 || bytes[2] != b'-' || bytes[35] != b'-' || bytes[52] != b'-' {
