@@ -16,7 +16,10 @@
 //! (a `Registry` on its own never frees closed spans).
 //!
 //! Every request carries Datadog and W3C headers of a kept upstream trace, so both stacks extract
-//! and export. Traces go to a closed loopback port and log lines to `io::sink`.
+//! and export. Log lines go to `io::sink`. Traces go to a closed loopback port; the
+//! `*/healthy_agent` runs send them to a loopback Agent stand-in that takes every payload
+//! (`benchmarks::AgentSink`), so the exporters really encode, send and free every trace while
+//! the requests run (on a machine with few cores, that work competes with the request thread).
 //!
 //! ```sh
 //! cargo bench -p benchmarks --bench tower -- --warm-up-time 1 --measurement-time 3
@@ -41,7 +44,7 @@ use tower::ServiceExt;
 use tracing::Subscriber;
 use tracing_subscriber::layer::SubscriberExt;
 
-use benchmarks::{bare_registry, closed_port_url};
+use benchmarks::{AgentSink, bare_registry, closed_port_url};
 
 /// The hello-world handler: one log line, a short body.
 async fn hello(Path(id): Path<u64>) -> &'static str {
@@ -152,45 +155,51 @@ fn per_request(c: &mut Criterion) {
     );
     let _ = handle.shutdown(Duration::from_secs(1));
 
-    let (tracer, handle) = TracerConfig::new()
-        .service("bench")
-        .agent_url(&closed_port_url())
-        .build();
-    bench_stack(
-        c,
-        &runtime,
-        "datadog_tower",
-        app().layer(layer()),
-        Some(Box::new(
-            tracing_subscriber::registry().with(tracer).with(logs()),
-        )),
-    );
-    let _ = handle.shutdown(Duration::from_secs(1));
+    let sink = AgentSink::start();
+    for (agent_url, suffix) in [
+        (closed_port_url(), ""),
+        (sink.url().to_owned(), "/healthy_agent"),
+    ] {
+        let (tracer, handle) = TracerConfig::new()
+            .service("bench")
+            .agent_url(&agent_url)
+            .build();
+        bench_stack(
+            c,
+            &runtime,
+            &format!("datadog_tower{suffix}"),
+            app().layer(layer()),
+            Some(Box::new(
+                tracing_subscriber::registry().with(tracer).with(logs()),
+            )),
+        );
+        let _ = handle.shutdown(Duration::from_secs(1));
 
-    let mut config = datadog_opentelemetry::configuration::Config::builder();
-    config
-        .set_service("bench".to_owned())
-        .set_telemetry_enabled(false)
-        .set_remote_config_enabled(false)
-        .set_trace_agent_url(closed_port_url());
-    let (provider, propagator) = datadog_opentelemetry::tracing()
-        .with_config(config.build())
-        .init_local();
-    opentelemetry::global::set_text_map_propagator(propagator);
-    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
-    let json = tracing_subscriber::fmt::layer()
-        .json()
-        .with_writer(std::io::sink);
-    bench_stack(
-        c,
-        &runtime,
-        "tower_otel+datadog_opentelemetry",
-        app().layer(tower_otel::trace::HttpLayer::server(tracing::Level::INFO)),
-        Some(Box::new(
-            tracing_subscriber::registry().with(otel).with(json),
-        )),
-    );
-    let _ = provider.shutdown_with_timeout(Duration::from_secs(1));
+        let mut config = datadog_opentelemetry::configuration::Config::builder();
+        config
+            .set_service("bench".to_owned())
+            .set_telemetry_enabled(false)
+            .set_remote_config_enabled(false)
+            .set_trace_agent_url(agent_url);
+        let (provider, propagator) = datadog_opentelemetry::tracing()
+            .with_config(config.build())
+            .init_local();
+        opentelemetry::global::set_text_map_propagator(propagator);
+        let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
+        let json = tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::sink);
+        bench_stack(
+            c,
+            &runtime,
+            &format!("tower_otel+datadog_opentelemetry{suffix}"),
+            app().layer(tower_otel::trace::HttpLayer::server(tracing::Level::INFO)),
+            Some(Box::new(
+                tracing_subscriber::registry().with(otel).with(json),
+            )),
+        );
+        let _ = provider.shutdown_with_timeout(Duration::from_secs(1));
+    }
 }
 
 criterion_group!(benches, per_request);

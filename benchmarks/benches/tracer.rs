@@ -24,14 +24,9 @@
 //! ```
 
 use std::hint::black_box;
-use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::DefaultBodyLimit;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use datadog_subscriber::context::{SamplingPriority, SpanContext, SpanId, TraceId};
@@ -45,7 +40,7 @@ use tracing::Subscriber;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 
-use benchmarks::{bare_registry, closed_port_url};
+use benchmarks::{AgentSink, bare_registry, closed_port_url};
 
 /// What a handler does per span: open a child with three fields, enter, exit, close.
 fn child_span() {
@@ -87,55 +82,6 @@ fn bench_with(
         });
         group.bench_function(format!("{name}/two_span_trace"), |b| b.iter(two_span_trace));
     });
-}
-
-/// A loopback Agent stand-in: reads every request body and answers like the Agent's
-/// `/v0.4/traces`. It publishes its own thread's CPU time after each request, to be left out.
-struct AgentSink {
-    url: String,
-    cpu_ns: Arc<AtomicU64>,
-}
-
-impl AgentSink {
-    fn start() -> AgentSink {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
-        listener
-            .set_nonblocking(true)
-            .expect("non-blocking listener");
-        let url = format!("http://{}", listener.local_addr().expect("bound address"));
-        let cpu_ns = Arc::new(AtomicU64::new(0));
-        let published = cpu_ns.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("sink runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let app = Router::new()
-                    .fallback(move |body: Bytes| {
-                        let published = published.clone();
-                        async move {
-                            black_box(body.len());
-                            let cpu = cpu_time::ThreadTime::now().as_duration().as_nanos() as u64;
-                            published.store(cpu, Ordering::Release);
-                            (
-                                [(http::header::CONTENT_TYPE, "application/json")],
-                                r#"{"rate_by_service":{}}"#,
-                            )
-                        }
-                    })
-                    // Payloads reach 8 MB; the Agent takes up to 25 MB.
-                    .layer(DefaultBodyLimit::disable());
-                let _ = axum::serve(listener, app).await;
-            });
-        });
-        AgentSink { url, cpu_ns }
-    }
-
-    fn cpu(&self) -> Duration {
-        Duration::from_nanos(self.cpu_ns.load(Ordering::Acquire))
-    }
 }
 
 /// Spans between two flushes in the CPU measurement: well under both exporters' buffers (ours
@@ -314,7 +260,7 @@ fn per_span_cpu(c: &mut Criterion) {
 
     let (layer, handle) = TracerConfig::new()
         .service("bench")
-        .agent_url(&sink.url)
+        .agent_url(sink.url())
         .build();
     bench_cpu_with(
         &mut group,
@@ -331,7 +277,7 @@ fn per_span_cpu(c: &mut Criterion) {
         "every trace reached the sink: {stats:?}"
     );
 
-    let provider = datadog_opentelemetry_provider(sink.url.clone(), true);
+    let provider = datadog_opentelemetry_provider(sink.url().to_owned(), true);
     let otel_layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
     bench_cpu_with(
         &mut group,

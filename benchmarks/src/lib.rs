@@ -4,8 +4,15 @@
 //! peers in the same run, so ratios are meaningful on any machine. This library holds what several
 //! bench files share.
 
+use std::hint::black_box;
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use tracing::Subscriber;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -34,4 +41,66 @@ pub fn closed_port_url() -> String {
 /// ```
 pub fn bare_registry() -> impl Subscriber + Send + Sync {
     tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new())
+}
+
+/// A loopback Agent stand-in: reads every request body and answers like the Agent's
+/// `/v0.4/traces` (`200 {"rate_by_service":{}}`), on a thread of its own. It publishes that
+/// thread's CPU time after each request, for benches that leave it out.
+///
+/// ```
+/// let sink = benchmarks::AgentSink::start();
+/// assert!(sink.url().starts_with("http://127.0.0.1:"));
+/// ```
+pub struct AgentSink {
+    url: String,
+    cpu_ns: Arc<AtomicU64>,
+}
+
+impl AgentSink {
+    /// Starts the sink on a free loopback port.
+    pub fn start() -> AgentSink {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let url = format!("http://{}", listener.local_addr().expect("bound address"));
+        let cpu_ns = Arc::new(AtomicU64::new(0));
+        let published = cpu_ns.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("sink runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let app = Router::new()
+                    .fallback(move |body: Bytes| {
+                        let published = published.clone();
+                        async move {
+                            black_box(body.len());
+                            let cpu = cpu_time::ThreadTime::now().as_duration().as_nanos() as u64;
+                            published.store(cpu, Ordering::Release);
+                            (
+                                [(http::header::CONTENT_TYPE, "application/json")],
+                                r#"{"rate_by_service":{}}"#,
+                            )
+                        }
+                    })
+                    // Payloads reach 8 MB; the Agent takes up to 25 MB.
+                    .layer(DefaultBodyLimit::disable());
+                let _ = axum::serve(listener, app).await;
+            });
+        });
+        AgentSink { url, cpu_ns }
+    }
+
+    /// The sink's base URL, for `agent_url`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The CPU time the sink's thread has used so far.
+    pub fn cpu(&self) -> Duration {
+        Duration::from_nanos(self.cpu_ns.load(Ordering::Acquire))
+    }
 }

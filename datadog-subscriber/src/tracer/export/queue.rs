@@ -4,6 +4,12 @@
 //! queued spans (`DD_TRACE_WRITER_BUFFER_SIZE_BYTES`), so an Agent that hangs costs a fixed
 //! amount of memory whatever the spans carry. Past either bound, new traces are dropped and
 //! counted.
+//!
+//! Encoded chunks come back to the queue and are freed by the threads that push (one per push):
+//! glibc's allocator makes a thread that frees memory another thread allocated take that thread's
+//! arena lock. When the worker freed every span it encoded, request threads blocked on their own
+//! arena at every export, and with a healthy Agent the request thread spent 11% of its time waking
+//! the worker (`futex_wake`). Freed where they were allocated, they contend with nothing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, mpsc};
@@ -40,6 +46,9 @@ pub(crate) struct FlushRequest {
 
 pub(crate) struct QueueState {
     pub(crate) chunks: Vec<TraceChunk>,
+    /// Encoded chunks waiting to be freed by a pushing thread, with their size.
+    spent: Vec<(TraceChunk, usize)>,
+    spent_bytes: usize,
     queued_spans: usize,
     queued_bytes: usize,
     /// Traces the worker has taken and not yet settled (sent or dropped).
@@ -113,6 +122,8 @@ impl ExportQueue {
         ExportQueue {
             state: Mutex::new(QueueState {
                 chunks: Vec::new(),
+                spent: Vec::new(),
+                spent_bytes: 0,
                 queued_spans: 0,
                 queued_bytes: 0,
                 in_flight: 0,
@@ -161,11 +172,35 @@ impl ExportQueue {
         state.queued_spans += spans;
         state.queued_bytes += bytes;
         state.chunks.push(chunk);
+        let spent = state.spent.pop();
+        if let Some((_, bytes)) = &spent {
+            state.spent_bytes -= bytes;
+        }
         let crossed_half = crossed_half && self.past_half(&state);
         drop(state);
+        // Outside the lock: freeing a chunk takes a few hundred nanoseconds.
+        drop(spent);
         if crossed_half {
             self.wake.notify_one();
         }
+    }
+
+    /// Hands encoded chunks back, to be freed by the threads that push (see the module docs).
+    /// What would hold more than a quarter of the queue's memory bound is freed here.
+    pub(crate) fn return_spent(&self, spent: &mut Vec<TraceChunk>) {
+        let mut overflow = Vec::new();
+        let mut state = self.lock();
+        for chunk in spent.drain(..) {
+            let bytes = chunk_bytes(&chunk);
+            if state.spent_bytes + bytes <= self.capacity_bytes / 4 {
+                state.spent_bytes += bytes;
+                state.spent.push((chunk, bytes));
+            } else {
+                overflow.push(chunk);
+            }
+        }
+        drop(state);
+        drop(overflow);
     }
 
     fn past_half(&self, state: &QueueState) -> bool {
@@ -229,7 +264,17 @@ impl ExportQueue {
         if state.shutdown {
             state.worker_gone = true;
         }
-        (chunks, requests, state.shutdown)
+        // No trace came for a whole interval: nobody is pushing to free the spent chunks.
+        let idle_spent = if chunks.is_empty() {
+            state.spent_bytes = 0;
+            std::mem::take(&mut state.spent)
+        } else {
+            Vec::new()
+        };
+        let shutdown = state.shutdown;
+        drop(state);
+        drop(idle_spent);
+        (chunks, requests, shutdown)
     }
 
     /// The earliest deadline of a pending flush or shutdown, besides `current`.
@@ -386,6 +431,32 @@ mod tests {
         let (chunks, _, _) = queue.take_batch(started + Duration::from_millis(50));
         assert!(chunks.is_empty());
         assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[test]
+    fn encoded_chunks_are_freed_by_pushes_up_to_a_quarter_of_the_byte_bound() {
+        let one = chunk_bytes(&chunk(1));
+        let queue = ExportQueue::new(usize::MAX, one * 12);
+        let mut spent: Vec<TraceChunk> = (0..5).map(|_| chunk(1)).collect();
+        queue.return_spent(&mut spent);
+        assert!(spent.is_empty());
+        // A quarter of 12 chunks' worth: 3 wait, the other 2 were freed at once.
+        assert_eq!(queue.lock().spent.len(), 3);
+        assert_eq!(queue.lock().spent_bytes, one * 3);
+        // Each push frees one.
+        queue.push(chunk(1));
+        queue.push(chunk(1));
+        assert_eq!(queue.lock().spent.len(), 1);
+        assert_eq!(queue.lock().spent_bytes, one);
+        // A batch with traces leaves the rest to later pushes.
+        let (taken, _, _) = queue.take_batch(Instant::now());
+        assert_eq!(taken.len(), 2);
+        assert_eq!(queue.lock().spent.len(), 1);
+        // An interval without traces: the worker frees what is left.
+        let (taken, _, _) = queue.take_batch(Instant::now());
+        assert!(taken.is_empty());
+        assert!(queue.lock().spent.is_empty());
+        assert_eq!(queue.lock().spent_bytes, 0);
     }
 
     #[test]

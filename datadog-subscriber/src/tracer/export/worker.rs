@@ -28,6 +28,8 @@ pub(crate) struct Worker {
     sampler: Arc<Sampler>,
     interval: Duration,
     buffer: Vec<u8>,
+    /// Chunks encoded into the payload being built, handed back to the queue to be freed.
+    spent: Vec<TraceChunk>,
     unreachable: WarnOnce,
     lost: WarnOnce,
 }
@@ -47,6 +49,7 @@ impl Worker {
             sampler,
             interval,
             buffer: Vec::with_capacity(64 * 1024),
+            spent: Vec::new(),
             unreachable: WarnOnce::default(),
             lost: WarnOnce::default(),
         }
@@ -84,14 +87,17 @@ impl Worker {
             }
             msgpack::begin_payload(&mut self.buffer);
             let mut count = 0;
-            // Each chunk is freed once encoded, before the (possibly slow) request.
             for chunk in chunks.by_ref() {
                 msgpack::encode_chunk(&mut self.buffer, &chunk, &self.settings);
+                self.spent.push(chunk);
                 count += 1;
                 if self.buffer.len() >= MAX_PAYLOAD_BYTES {
                     break;
                 }
             }
+            // Before the (possibly slow) request: the encoded chunks go back to be freed by the
+            // threads that made them.
+            self.queue.return_spent(&mut self.spent);
             msgpack::finish_payload(&mut self.buffer, count as u32);
             // The payload takes the buffer (no copy); a small one replaces it.
             let payload = Bytes::from(std::mem::replace(
