@@ -70,6 +70,11 @@ pub(crate) fn encode_chunk(buffer: &mut Vec<u8>, chunk: &TraceChunk, settings: &
 }
 
 /// Appends one span map; `first` for the span that carries the chunk's trace-level tags.
+///
+/// Kept out of line: inlined into `encode_chunk`'s span loop, the buffer's length lived on the
+/// stack across every rmp call and the payload took 96 µs instead of 68 (the same in three
+/// builds: default, with frame pointers, and one codegen unit).
+#[inline(never)]
 fn encode_span(
     buffer: &mut ByteBuf,
     span: &SpanFields,
