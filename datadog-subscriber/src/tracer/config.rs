@@ -143,7 +143,7 @@ const DEFAULT_PORT: u16 = 8126;
 /// | `DD_TRACE_RATE_LIMIT` | traces per second kept by rules | `100` |
 /// | `DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED` | 128-bit root trace ids | `true` |
 /// | `DD_TRACE_AGENT_TIMEOUT_SECONDS` | Agent request timeout (a payload that timed out is not sent again) | `2` |
-/// | `DD_TRACE_WRITER_BUFFER_SIZE_BYTES` | memory of traces waiting for export before new ones are dropped | 8 MiB |
+/// | `DD_TRACE_WRITER_BUFFER_SIZE_BYTES` | memory of traces waiting for export before new ones are dropped (sent traces waiting to be freed hold up to a quarter more) | 8 MiB |
 /// | `DD_TRACE_PARTIAL_FLUSH_MIN_SPANS` | finished spans of an open trace sent early | `300` |
 /// | `K_SERVICE` | on Cloud Run: each trace is sent as soon as the process is idle ([`send_when_idle`](Self::send_when_idle)) | unset |
 ///
