@@ -95,8 +95,8 @@ impl Worker {
                     break;
                 }
             }
-            // Before the (possibly slow) request: the encoded chunks go back to be freed by the
-            // threads that made them.
+            // Before the (possibly slow) request: the encoded chunks go back to the queue, to be
+            // freed by the request threads (see `ExportQueue`'s docs).
             self.queue.return_spent(&mut self.spent);
             msgpack::finish_payload(&mut self.buffer, count as u32);
             // The payload takes the buffer (no copy); a small one replaces it.
