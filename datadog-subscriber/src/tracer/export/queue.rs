@@ -156,6 +156,12 @@ impl ExportQueue {
         let spans = chunk.spans.len();
         let bytes = chunk_bytes(&chunk);
         let mut state = self.lock();
+        // Every push frees one encoded chunk, also one whose trace is dropped: while the Agent
+        // is away the queue stays full, and the worker's next payload returns chunks again.
+        let spent = state.spent.pop().map(|(spent, spent_bytes)| {
+            state.spent_bytes -= spent_bytes;
+            spent
+        });
         if state.shutdown
             || state.worker_gone
             || state.queued_spans + spans > self.capacity_spans
@@ -163,7 +169,9 @@ impl ExportQueue {
         {
             drop(state);
             self.traces_dropped.fetch_add(1, Ordering::Relaxed);
+            // Both freed outside the lock.
             drop(chunk);
+            drop(spent);
             return;
         }
         // Wake the worker early when the queue becomes half full, so bursts are sent before they
@@ -173,10 +181,6 @@ impl ExportQueue {
         state.queued_spans += spans;
         state.queued_bytes += bytes;
         state.chunks.push(chunk);
-        let spent = state.spent.pop();
-        if let Some((_, bytes)) = &spent {
-            state.spent_bytes -= bytes;
-        }
         let crossed_half = crossed_half && self.past_half(&state);
         drop(state);
         // Outside the lock.
@@ -458,6 +462,18 @@ mod tests {
         assert!(taken.is_empty());
         assert!(queue.lock().spent.is_empty());
         assert_eq!(queue.lock().spent_bytes, 0);
+    }
+
+    #[test]
+    fn a_push_dropped_at_a_full_queue_still_frees_an_encoded_chunk() {
+        let one = chunk_bytes(&chunk(1));
+        let queue = ExportQueue::new(1, one * 8);
+        queue.push(chunk(1));
+        queue.return_spent(&mut vec![chunk(1), chunk(1)]);
+        queue.push(chunk(1));
+        assert_eq!(queue.stats().traces_dropped, 1);
+        assert_eq!(queue.lock().spent.len(), 1);
+        assert_eq!(queue.lock().spent_bytes, one);
     }
 
     #[test]
