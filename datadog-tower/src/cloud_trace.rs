@@ -20,18 +20,26 @@
 //! ```
 
 use datadog_subscriber::context::{CloudTrace, TraceId};
-use http::{HeaderMap, HeaderName};
+use http::HeaderMap;
 
-// Built once: looking a `&str` up in a `HeaderMap` parses and validates it every time.
-static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-static X_CLOUD_TRACE_CONTEXT: HeaderName = HeaderName::from_static("x-cloud-trace-context");
+use crate::propagation::Extractor;
 
 /// Google's trace context of a request, if its headers carry a valid one.
 pub fn from_headers(headers: &HeaderMap) -> Option<CloudTrace> {
-    let text = |name: &HeaderName| headers.get(name).and_then(|value| value.to_str().ok());
-    text(&TRACEPARENT)
+    from_carrier(headers)
+}
+
+/// [`from_headers`] from any carrier: the server layer reads the headers it already scanned for
+/// extraction.
+pub(crate) fn from_carrier<E: Extractor + ?Sized>(carrier: &E) -> Option<CloudTrace> {
+    carrier
+        .get("traceparent")
         .and_then(parse_traceparent)
-        .or_else(|| text(&X_CLOUD_TRACE_CONTEXT).and_then(parse_x_cloud_trace_context))
+        .or_else(|| {
+            carrier
+                .get("x-cloud-trace-context")
+                .and_then(parse_x_cloud_trace_context)
+        })
 }
 
 /// Google's context from `traceparent`, read by the same parser as W3C extraction.

@@ -44,6 +44,7 @@ mod propagator;
 mod text;
 mod tracecontext;
 
+pub(crate) use carrier::ScannedHeaders;
 pub use carrier::{Extractor, Injector};
 pub use config::{DEFAULT_STYLES, ExtractBehavior, PropagationConfig, PropagatorBuilder, Style};
 pub use propagator::Propagator;

@@ -12,6 +12,7 @@ use tracing::field::Value;
 use super::ResponseFuture;
 use super::future::RequestState;
 use super::layer::{ServerShared, SpanShape, field};
+use crate::propagation::ScannedHeaders;
 use crate::{client_ip, grpc, http_tags};
 
 /// The service [`DatadogServerLayer`](super::DatadogServerLayer) wraps around an inner service.
@@ -47,9 +48,11 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let mut remote = self.shared.propagator.extract_header_map(request.headers());
+        // One pass over the headers finds what extraction and Google's trace context read.
+        let headers = ScannedHeaders::new(request.headers());
+        let mut remote = self.shared.propagator.extract(&headers);
         if self.shared.cloud_trace
-            && let Some(cloud) = crate::cloud_trace::from_headers(request.headers())
+            && let Some(cloud) = crate::cloud_trace::from_carrier(&headers)
         {
             // With no Datadog context, a context without ids still carries it to the new trace.
             remote.get_or_insert_with(SpanContext::default).cloud_trace = Some(cloud);
