@@ -13,6 +13,11 @@
 //!   answers `200 {"rate_by_service":{}}`), whose own CPU is left out. Work moved to a background
 //!   thread (encoding, sending) is still paid for.
 //!
+//! - `tracer/floor_layer/*`: the least any tracer built as a `Layer` over a `Registry` pays per
+//!   span, as ours is: read the clock when the span opens and closes, find the parent's trace,
+//!   keep a record in the span's extensions, and hand the finished record to its trace under a
+//!   lock. It records no field and exports nothing: what a real tracer adds to it is its own.
+//!
 //! - `inject_current/*`: what a client layer does per outgoing call: read the context of the
 //!   current span (a request span continuing a kept upstream trace) and inject it into a
 //!   `HeaderMap` in the default styles (Datadog, W3C trace context, baggage), with each stack's
@@ -24,8 +29,8 @@
 //! ```
 
 use std::hint::black_box;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
@@ -37,8 +42,10 @@ use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TracerProvider;
 use opentelemetry_http::HeaderInjector;
 use tracing::Subscriber;
+use tracing::span::{Attributes, Id};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 
 use benchmarks::{AgentSink, bare_registry, closed_port_url};
 
@@ -82,6 +89,54 @@ fn bench_with(
         });
         group.bench_function(format!("{name}/two_span_trace"), |b| b.iter(two_span_trace));
     });
+}
+
+/// The floor of a tracer layer over a `Registry` (see the module doc).
+struct FloorLayer;
+
+/// Finished spans of one trace: ids and clock readings. Emptied every 300 spans, as our tracer
+/// hands a long trace's finished spans to export.
+#[derive(Default)]
+struct FloorTrace(Mutex<Vec<(SpanId, SpanId, Instant, Instant)>>);
+
+/// A live span's record, in its extensions.
+struct FloorRecord {
+    trace: Arc<FloorTrace>,
+    span_id: SpanId,
+    parent_id: SpanId,
+    started: Instant,
+}
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for FloorLayer {
+    fn on_new_span(&self, _attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let started = Instant::now();
+        let parent = span.parent().and_then(|parent| {
+            let extensions = parent.extensions();
+            let record = extensions.get::<FloorRecord>()?;
+            Some((record.trace.clone(), record.span_id))
+        });
+        let (trace, parent_id) = parent.unwrap_or_else(|| (Arc::default(), SpanId::INVALID));
+        span.extensions_mut().insert(FloorRecord {
+            trace,
+            span_id: SpanId::generate(),
+            parent_id,
+            started,
+        });
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(record) = span.extensions_mut().remove::<FloorRecord>() else {
+            return;
+        };
+        let ended = Instant::now();
+        let mut finished = record.trace.0.lock().expect("not poisoned");
+        finished.push((record.span_id, record.parent_id, record.started, ended));
+        if finished.len() >= 300 {
+            finished.clear();
+        }
+    }
 }
 
 /// Spans between two flushes in the CPU measurement: well under both exporters' buffers (ours
@@ -228,6 +283,11 @@ fn per_span(c: &mut Criterion) {
     let mut group = c.benchmark_group("tracer");
 
     bench_with(&mut group, "registry_only", bare_registry());
+    bench_with(
+        &mut group,
+        "floor_layer",
+        tracing_subscriber::registry().with(FloorLayer),
+    );
 
     let (layer, handle) = TracerConfig::new()
         .service("bench")
