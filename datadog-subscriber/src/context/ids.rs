@@ -57,8 +57,15 @@ impl TraceId {
     pub fn generate_128() -> Self {
         let seconds = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_secs()) as u32;
-        Self::from_parts(u64::from(seconds) << 32, random_non_zero_u64())
+            .map_or(0, |elapsed| elapsed.as_secs());
+        Self::generate_128_at(seconds)
+    }
+
+    /// [`generate_128`](Self::generate_128) for a trace that starts `unix_seconds` after the
+    /// epoch (the tracer has the time of the root span at hand, without reading the clock again).
+    pub(crate) fn generate_128_at(unix_seconds: u64) -> Self {
+        // 32 bits of seconds, as every Datadog tracer writes them (they wrap in 2106).
+        Self::from_parts(u64::from(unix_seconds as u32) << 32, random_non_zero_u64())
     }
 
     /// A new 64-bit root trace id (upper half zero), for `DD_TRACE_128_BIT_TRACEID_GENERATION_ENABLED=false`.

@@ -170,8 +170,11 @@ where
         let span_id = SpanId::generate();
         let mut fields = Box::new(SpanFields::timed(attrs.metadata().name(), span_id, started));
         // Room for every declared field at once: a span with many (a request span) would
-        // otherwise grow its list several times.
-        fields.tags.reserve(attrs.metadata().fields().len());
+        // otherwise grow its list several times. (Checked here: the list's own check is a call.)
+        let declared = attrs.metadata().fields().len();
+        if declared > fields.tags.inline_size() {
+            fields.tags.reserve(declared);
+        }
         attrs.record(&mut FieldVisitor(&mut fields));
 
         let parent = span.parent();
@@ -202,9 +205,9 @@ where
                 match remote_parent().filter(|_| !attrs.is_root()) {
                     Some(remote) => {
                         continue_remote(&mut fields, &remote, &self.tracer.settings);
-                        Trace::continue_from(&self.tracer, &remote)
+                        Trace::continue_from(&self.tracer, &remote, started)
                     }
-                    None => Trace::new_root(&self.tracer),
+                    None => Trace::new_root(&self.tracer, started),
                 }
             };
         span.extensions_mut().replace(SpanRecord { trace, fields });

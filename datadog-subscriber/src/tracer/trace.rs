@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use super::config::TracerConfig;
 use super::export::{CapturedSpans, ClosedSpans, Exporter, TraceChunk};
@@ -62,9 +63,11 @@ impl Tracer {
         self.undecided.load(Ordering::Acquire) != 0
     }
 
-    pub(crate) fn new_trace_id(&self) -> TraceId {
+    /// A new trace id for a trace whose local root starts at `started`.
+    pub(crate) fn new_trace_id(&self, started: Instant) -> TraceId {
         if self.settings.trace_id_128_bit {
-            TraceId::generate_128()
+            let unix_nanos = self.settings.clock.unix_nanos(started);
+            TraceId::generate_128_at(u64::try_from(unix_nanos / 1_000_000_000).unwrap_or(0))
         } else {
             TraceId::generate_64()
         }
@@ -99,11 +102,11 @@ struct TraceState {
 }
 
 impl Trace {
-    /// A new trace started here.
-    pub(crate) fn new_root(tracer: &Arc<Tracer>) -> Arc<Trace> {
+    /// A new trace started here, by a local root that starts at `started`.
+    pub(crate) fn new_root(tracer: &Arc<Tracer>, started: Instant) -> Arc<Trace> {
         Self::with_state(
             tracer,
-            tracer.new_trace_id(),
+            tracer.new_trace_id(started),
             None,
             TraceState::empty(),
             None,
@@ -112,12 +115,17 @@ impl Trace {
 
     /// A trace continued from a remote context. A context without a trace id starts
     /// a new trace that keeps only the context's baggage; one with a trace id but no parent id
-    /// (Datadog's "no parent" case) continues the trace without a parent.
-    pub(crate) fn continue_from(tracer: &Arc<Tracer>, context: &SpanContext) -> Arc<Trace> {
+    /// (Datadog's "no parent" case) continues the trace without a parent. `started` is when the
+    /// local root starts.
+    pub(crate) fn continue_from(
+        tracer: &Arc<Tracer>,
+        context: &SpanContext,
+        started: Instant,
+    ) -> Arc<Trace> {
         let mut state = TraceState::empty();
         state.baggage = context.baggage.clone();
         if !context.trace_id.is_valid() {
-            let trace_id = tracer.new_trace_id();
+            let trace_id = tracer.new_trace_id(started);
             return Self::with_state(tracer, trace_id, None, state, context.cloud_trace);
         }
         state.origin.clone_from(&context.origin);
@@ -392,11 +400,36 @@ mod tests {
     }
 
     #[test]
+    fn a_new_128_bit_trace_id_holds_the_unix_second_its_root_started() {
+        let tracer = Arc::new(Tracer::new(&TracerConfig::new().enabled(false)));
+        let started = Instant::now();
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let seconds = |trace: &Trace| trace.trace_id.high() >> 32;
+        let trace = Trace::new_root(&tracer, started);
+        assert!(
+            seconds(&trace).abs_diff(before) <= 1,
+            "{:x}",
+            trace.trace_id.high()
+        );
+        assert_eq!(trace.trace_id.high() & 0xffff_ffff, 0);
+        assert_ne!(trace.trace_id.low(), 0);
+        // A root that started an hour later (as a span's monotonic start converts).
+        let later = Trace::new_root(&tracer, started + std::time::Duration::from_secs(3600));
+        assert_eq!(seconds(&later) - seconds(&trace), 3600);
+        // A remote context without a trace id starts a new trace the same way.
+        let fresh = Trace::continue_from(&tracer, &SpanContext::default(), started);
+        assert!(seconds(&fresh).abs_diff(before) <= 1);
+    }
+
+    #[test]
     fn chunks_put_the_root_or_the_first_closed_span_first_with_the_trace_tags() {
         let mut config = TracerConfig::new().enabled(false);
         config.partial_flush_min_spans = 3;
         let tracer = Arc::new(Tracer::new(&config));
-        let trace = Trace::new_root(&tracer);
+        let trace = Trace::new_root(&tracer, Instant::now());
         trace.decide(&closed("root", true));
 
         // Partial flush: the first closed span of the chunk carries the trace tags.
@@ -432,7 +465,7 @@ mod tests {
             .propagation_tags
             .insert("_dd.p.tid", "0000000000001234");
         remote.propagation_tags.insert("_dd.p.usr.id", "x");
-        let trace = Trace::continue_from(&tracer, &remote);
+        let trace = Trace::continue_from(&tracer, &remote, Instant::now());
         assert_eq!(trace.trace_id, remote.trace_id);
         assert_eq!(trace.priority(), Some(SamplingPriority::USER_REJECT));
         let context = trace.context(SpanId::new(9));
