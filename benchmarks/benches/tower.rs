@@ -26,7 +26,7 @@
 //! ```
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -41,7 +41,7 @@ use datadog_tower::propagation::Propagator;
 use http_body_util::BodyExt;
 use opentelemetry::trace::TracerProvider;
 use tower::ServiceExt;
-use tracing::Subscriber;
+use tracing::{Dispatch, Subscriber};
 use tracing_subscriber::layer::SubscriberExt;
 
 use benchmarks::{AgentSink, bare_registry, closed_port_url};
@@ -73,29 +73,92 @@ fn request() -> http::Request<Body> {
         .expect("a valid request")
 }
 
-fn bench_stack(
-    c: &mut Criterion,
-    runtime: &tokio::runtime::Runtime,
-    name: &str,
+/// One stack under test: the app with its layer, and the subscriber its requests run under.
+struct Stack {
+    name: String,
     router: Router,
-    subscriber: Option<Box<dyn Subscriber + Send + Sync>>,
-) {
-    let mut run = || {
-        c.bench_function(&format!("tower/{name}"), |b| {
-            b.to_async(runtime).iter(|| {
-                let router = router.clone();
-                async move {
-                    let response = router.oneshot(request()).await.expect("infallible");
-                    let body = response.into_body().collect().await.expect("a body");
-                    black_box(body.to_bytes());
-                }
+    dispatch: Option<Dispatch>,
+}
+
+impl Stack {
+    fn new(name: &str, router: Router, subscriber: Option<Dispatch>) -> Self {
+        Stack {
+            name: name.to_owned(),
+            // Routes made once, as `axum::serve` does: a router called before `with_state`
+            // turns its handlers (and the layers over them) into routes again for every request.
+            router: router.with_state(()),
+            dispatch: subscriber,
+        }
+    }
+
+    /// Runs `work` under this stack's subscriber. The runtime is current-thread: requests run
+    /// on the calling thread.
+    fn run<R>(&self, work: impl FnOnce() -> R) -> R {
+        match &self.dispatch {
+            Some(dispatch) => tracing::dispatcher::with_default(dispatch, work),
+            None => work(),
+        }
+    }
+
+    async fn one_request(&self) {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request())
+            .await
+            .expect("infallible");
+        let body = response.into_body().collect().await.expect("a body");
+        black_box(body.to_bytes());
+    }
+}
+
+fn dispatch(subscriber: impl Subscriber + Send + Sync + 'static) -> Option<Dispatch> {
+    Some(Dispatch::new(subscriber))
+}
+
+/// Requests per timed batch (enough for a stack to warm its caches again after the others ran),
+/// and batches per stack, in [`interleaved`].
+const BATCH: u32 = 400;
+const ROUNDS: usize = 100;
+
+/// Times batches of requests of each stack in turn (bare, ours, theirs; bare, ours, theirs; ...)
+/// and prints each stack's median time per request and its cost over the first stack (`bare`).
+/// On a shared machine the load drifts between criterion's benches, which run one after the
+/// other; here every stack sees the same drift.
+fn interleaved(runtime: &tokio::runtime::Runtime, stacks: &[&Stack]) {
+    let mut times = vec![Vec::with_capacity(ROUNDS); stacks.len()];
+    for round in 0..=ROUNDS {
+        for (stack, times) in stacks.iter().zip(&mut times) {
+            let elapsed = stack.run(|| {
+                runtime.block_on(async {
+                    let started = Instant::now();
+                    for _ in 0..BATCH {
+                        stack.one_request().await;
+                    }
+                    started.elapsed()
+                })
             });
-        });
-    };
-    // The runtime is current-thread: the request runs on this thread, under this subscriber.
-    match subscriber {
-        Some(subscriber) => tracing::subscriber::with_default(subscriber, run),
-        None => run(),
+            // The first round warms up.
+            if round > 0 {
+                times.push(elapsed / BATCH);
+            }
+        }
+    }
+    let medians: Vec<Duration> = times
+        .iter_mut()
+        .map(|times| {
+            times.sort_unstable();
+            times[times.len() / 2]
+        })
+        .collect();
+    let bare = medians[0];
+    for (stack, median) in stacks.iter().zip(&medians) {
+        println!(
+            "tower/interleaved/{}: median {:.2} µs, over bare {:.2} µs",
+            stack.name,
+            median.as_secs_f64() * 1e6,
+            median.saturating_sub(bare).as_secs_f64() * 1e6,
+        );
     }
 }
 
@@ -104,16 +167,6 @@ fn per_request(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("a runtime");
-
-    bench_stack(c, &runtime, "bare", app(), None);
-
-    bench_stack(
-        c,
-        &runtime,
-        "tower_http_trace_layer",
-        app().layer(tower_http::trace::TraceLayer::new_for_http()),
-        Some(Box::new(bare_registry())),
-    );
 
     let layer = || {
         DatadogServerLayer::builder()
@@ -126,55 +179,13 @@ fn per_request(c: &mut Criterion) {
             .service("bench")
             .build_with_writer(std::io::sink)
     };
-
-    // The parts of our stack on their own, to see where the cost goes.
-    bench_stack(
-        c,
-        &runtime,
-        "parts/layer",
-        app().layer(layer()),
-        Some(Box::new(bare_registry())),
-    );
-    bench_stack(
-        c,
-        &runtime,
-        "parts/layer+logs",
-        app().layer(layer()),
-        Some(Box::new(tracing_subscriber::registry().with(logs()))),
-    );
-    let (tracer, handle) = TracerConfig::new()
-        .service("bench")
-        .agent_url(&closed_port_url())
-        .build();
-    bench_stack(
-        c,
-        &runtime,
-        "parts/layer+tracer",
-        app().layer(layer()),
-        Some(Box::new(tracing_subscriber::registry().with(tracer))),
-    );
-    let _ = handle.shutdown(Duration::from_secs(1));
-
-    let sink = AgentSink::start();
-    for (agent_url, suffix) in [
-        (closed_port_url(), ""),
-        (sink.url().to_owned(), "/healthy_agent"),
-    ] {
-        let (tracer, handle) = TracerConfig::new()
+    let tracer = |agent_url: &str| {
+        TracerConfig::new()
             .service("bench")
-            .agent_url(&agent_url)
-            .build();
-        bench_stack(
-            c,
-            &runtime,
-            &format!("datadog_tower{suffix}"),
-            app().layer(layer()),
-            Some(Box::new(
-                tracing_subscriber::registry().with(tracer).with(logs()),
-            )),
-        );
-        let _ = handle.shutdown(Duration::from_secs(1));
-
+            .agent_url(agent_url)
+            .build()
+    };
+    let otel = |agent_url: String| {
         let mut config = datadog_opentelemetry::configuration::Config::builder();
         config
             .set_service("bench".to_owned())
@@ -185,19 +196,91 @@ fn per_request(c: &mut Criterion) {
             .with_config(config.build())
             .init_local();
         opentelemetry::global::set_text_map_propagator(propagator);
-        let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
+        let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
         let json = tracing_subscriber::fmt::layer()
             .json()
             .with_writer(std::io::sink);
-        bench_stack(
-            c,
-            &runtime,
+        (
+            tracing_subscriber::registry().with(layer).with(json),
+            provider,
+        )
+    };
+
+    let sink = AgentSink::start();
+    let mut handles = Vec::new();
+    let mut providers = Vec::new();
+    let mut stacks = vec![
+        Stack::new("bare", app(), None),
+        Stack::new(
+            "tower_http_trace_layer",
+            app().layer(tower_http::trace::TraceLayer::new_for_http()),
+            dispatch(bare_registry()),
+        ),
+        // The parts of our stack on their own, to see where the cost goes.
+        Stack::new(
+            "parts/layer",
+            app().layer(layer()),
+            dispatch(bare_registry()),
+        ),
+        Stack::new(
+            "parts/layer+logs",
+            app().layer(layer()),
+            dispatch(tracing_subscriber::registry().with(logs())),
+        ),
+    ];
+    let (parts_tracer, handle) = tracer(&closed_port_url());
+    handles.push(handle);
+    stacks.push(Stack::new(
+        "parts/layer+tracer",
+        app().layer(layer()),
+        dispatch(tracing_subscriber::registry().with(parts_tracer)),
+    ));
+    for (agent_url, suffix) in [
+        (closed_port_url(), ""),
+        (sink.url().to_owned(), "/healthy_agent"),
+    ] {
+        let (ours, handle) = tracer(&agent_url);
+        handles.push(handle);
+        stacks.push(Stack::new(
+            &format!("datadog_tower{suffix}"),
+            app().layer(layer()),
+            dispatch(tracing_subscriber::registry().with(ours).with(logs())),
+        ));
+        let (subscriber, provider) = otel(agent_url);
+        providers.push(provider);
+        stacks.push(Stack::new(
             &format!("tower_otel+datadog_opentelemetry{suffix}"),
             app().layer(tower_otel::trace::HttpLayer::server(tracing::Level::INFO)),
-            Some(Box::new(
-                tracing_subscriber::registry().with(otel).with(json),
-            )),
-        );
+            dispatch(subscriber),
+        ));
+    }
+
+    for stack in &stacks {
+        stack.run(|| {
+            c.bench_function(&format!("tower/{}", stack.name), |b| {
+                b.to_async(&runtime).iter(|| stack.one_request());
+            });
+        });
+    }
+    let stack = |name: &str| {
+        stacks
+            .iter()
+            .find(|stack| stack.name == name)
+            .expect("a stack of that name")
+    };
+    interleaved(
+        &runtime,
+        &[
+            stack("bare"),
+            stack("datadog_tower"),
+            stack("tower_otel+datadog_opentelemetry"),
+        ],
+    );
+
+    for handle in handles {
+        let _ = handle.shutdown(Duration::from_secs(1));
+    }
+    for provider in providers {
         let _ = provider.shutdown_with_timeout(Duration::from_secs(1));
     }
 }

@@ -18,6 +18,9 @@
 //!   keep a record in the span's extensions, and hand the finished record to its trace under a
 //!   lock. It records no field and exports nothing: what a real tracer adds to it is its own.
 //!
+//!   On a shared machine the load drifts between benches; `tracer/interleaved/*` (printed) times
+//!   batches of child spans under each subscriber in turn, so that all see the same drift.
+//!
 //! - `inject_current/*`: what a client layer does per outgoing call: read the context of the
 //!   current span (a request span continuing a kept upstream trace) and inject it into a
 //!   `HeaderMap` in the default styles (Datadog, W3C trace context, baggage), with each stack's
@@ -41,8 +44,8 @@ use http::HeaderMap;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TracerProvider;
 use opentelemetry_http::HeaderInjector;
-use tracing::Subscriber;
 use tracing::span::{Attributes, Id};
+use tracing::{Dispatch, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
@@ -76,12 +79,8 @@ fn two_span_trace() {
     drop(root);
 }
 
-fn bench_with(
-    group: &mut BenchmarkGroup<'_, WallTime>,
-    name: &str,
-    subscriber: impl Subscriber + Send + Sync + 'static,
-) {
-    tracing::subscriber::with_default(subscriber, || {
+fn bench_with(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, dispatch: &Dispatch) {
+    tracing::dispatcher::with_default(dispatch, || {
         group.bench_function(format!("{name}/child_span"), |b| {
             let root = tracing::info_span!("http.request");
             let _root = root.enter();
@@ -282,34 +281,80 @@ fn inject_current(c: &mut Criterion) {
 fn per_span(c: &mut Criterion) {
     let mut group = c.benchmark_group("tracer");
 
-    bench_with(&mut group, "registry_only", bare_registry());
-    bench_with(
-        &mut group,
-        "floor_layer",
-        tracing_subscriber::registry().with(FloorLayer),
-    );
-
     let (layer, handle) = TracerConfig::new()
         .service("bench")
         .agent_url(&closed_port_url())
         .build();
-    bench_with(
-        &mut group,
-        "datadog_subscriber",
-        tracing_subscriber::registry().with(layer),
-    );
-    let _ = handle.shutdown(Duration::from_secs(1));
-
     let provider = datadog_opentelemetry_provider(closed_port_url(), false);
     let otel_layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
-    bench_with(
-        &mut group,
-        "tracing_opentelemetry+datadog_opentelemetry",
-        tracing_subscriber::registry().with(otel_layer),
-    );
-    let _ = provider.shutdown_with_timeout(Duration::from_secs(1));
-
+    let subscribers = [
+        ("registry_only", Dispatch::new(bare_registry())),
+        (
+            "floor_layer",
+            Dispatch::new(tracing_subscriber::registry().with(FloorLayer)),
+        ),
+        (
+            "datadog_subscriber",
+            Dispatch::new(tracing_subscriber::registry().with(layer)),
+        ),
+        (
+            "tracing_opentelemetry+datadog_opentelemetry",
+            Dispatch::new(tracing_subscriber::registry().with(otel_layer)),
+        ),
+    ];
+    for (name, dispatch) in &subscribers {
+        bench_with(&mut group, name, dispatch);
+    }
     group.finish();
+    interleaved(&subscribers);
+
+    let _ = handle.shutdown(Duration::from_secs(1));
+    let _ = provider.shutdown_with_timeout(Duration::from_secs(1));
+}
+
+/// Child spans per timed batch (each batch under a request span of its own), and batches per
+/// subscriber, in [`interleaved`].
+const BATCH: u32 = 1_000;
+const ROUNDS: usize = 100;
+
+/// Times batches of child spans under each subscriber in turn and prints each one's median time
+/// per span and its ratio to the last one (the OpenTelemetry path). On a shared machine the load
+/// drifts between criterion's benches, which run one after the other; here every subscriber sees
+/// the same drift.
+fn interleaved(subscribers: &[(&str, Dispatch)]) {
+    let mut times = vec![Vec::with_capacity(ROUNDS); subscribers.len()];
+    for round in 0..=ROUNDS {
+        for ((_, dispatch), times) in subscribers.iter().zip(&mut times) {
+            let elapsed = tracing::dispatcher::with_default(dispatch, || {
+                let root = tracing::info_span!("http.request");
+                let _root = root.enter();
+                let started = Instant::now();
+                for _ in 0..BATCH {
+                    child_span();
+                }
+                started.elapsed()
+            });
+            // The first round warms up.
+            if round > 0 {
+                times.push(elapsed / BATCH);
+            }
+        }
+    }
+    let medians: Vec<Duration> = times
+        .iter_mut()
+        .map(|times| {
+            times.sort_unstable();
+            times[times.len() / 2]
+        })
+        .collect();
+    let theirs = medians.last().expect("subscribers").as_secs_f64();
+    for ((name, _), median) in subscribers.iter().zip(&medians) {
+        println!(
+            "tracer/interleaved/{name}/child_span: median {:.0} ns, {:.2} of the last",
+            median.as_secs_f64() * 1e9,
+            median.as_secs_f64() / theirs,
+        );
+    }
 }
 
 fn per_span_cpu(c: &mut Criterion) {
