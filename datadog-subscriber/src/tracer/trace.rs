@@ -417,7 +417,7 @@ mod tests {
         assert_eq!(trace.trace_id.high() & 0xffff_ffff, 0);
         assert_ne!(trace.trace_id.low(), 0);
         // A root that started an hour later (as a span's monotonic start converts).
-        let later = Trace::new_root(&tracer, started + std::time::Duration::from_secs(3600));
+        let later = Trace::new_root(&tracer, started + std::time::Duration::from_hours(1));
         assert_eq!(seconds(&later) - seconds(&trace), 3600);
         // A remote context without a trace id starts a new trace the same way.
         let fresh = Trace::continue_from(&tracer, &SpanContext::default(), started);
