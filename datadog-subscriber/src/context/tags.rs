@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use compact_str::CompactString;
+use smallvec::SmallVec;
 
 /// The trace-level tags that travel with a trace (keys starting with `_dd.p.`), in insertion order.
 ///
@@ -21,13 +22,16 @@ pub struct PropagationTags {
     /// Keys (`_dd.p.dm`, `_dd.p.tid`, ...) and values are short: kept inline. The list is shared
     /// by the trace and every context and chunk taken from it (each outgoing call and each
     /// closed trace takes one), so a copy costs a count increment, not an allocation; the first
-    /// change after a copy copies it. `None` when there are no tags.
-    entries: Option<Arc<Vec<(CompactString, CompactString)>>>,
+    /// change after a copy copies it. Up to two tags (most traces have one or two: `_dd.p.dm`,
+    /// `_dd.p.tid`) live in the shared allocation itself. `None` when there are no tags.
+    entries: Option<Arc<Entries>>,
 }
+
+type Entries = SmallVec<[(CompactString, CompactString); 2]>;
 
 impl PropagationTags {
     fn entries(&self) -> &[(CompactString, CompactString)] {
-        self.entries.as_deref().map_or(&[], Vec::as_slice)
+        self.entries.as_deref().map_or(&[], Entries::as_slice)
     }
 
     /// The value of `key`, if present.
