@@ -226,6 +226,11 @@ where
         // Room for the usual short values up front: growing from empty reallocates several times.
         let mut fields = Vec::with_capacity(attrs.metadata().fields().len() * 24);
         attrs.record(&mut FieldWriter::span(&mut fields, self.limit));
+        // A span with nothing to repeat on its lines needs no record (`on_record` makes one if
+        // a field comes later).
+        if fields.is_empty() {
+            return;
+        }
         // `replace`, not `insert`: a second log layer in the same subscriber must not panic.
         span.extensions_mut().replace(SpanFields(fields));
     }
@@ -241,7 +246,9 @@ where
         } else {
             let mut fields = Vec::new();
             values.record(&mut FieldWriter::span(&mut fields, self.limit));
-            extensions.replace(SpanFields(fields));
+            if !fields.is_empty() {
+                extensions.replace(SpanFields(fields));
+            }
         }
     }
 
