@@ -26,6 +26,7 @@
 //! ```
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -39,6 +40,8 @@ use datadog_tower::DatadogServerLayer;
 use datadog_tower::config::HttpConfig;
 use datadog_tower::propagation::Propagator;
 use http_body_util::BodyExt;
+use opentelemetry::propagation::text_map_propagator::FieldIter;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TracerProvider;
 use tower::ServiceExt;
 use tracing::{Dispatch, Subscriber};
@@ -78,6 +81,8 @@ struct Stack {
     name: String,
     router: Router,
     dispatch: Option<Dispatch>,
+    /// Makes this stack's propagator the global one (`tower-otel` reads the global one).
+    activate: Option<Box<dyn Fn()>>,
 }
 
 impl Stack {
@@ -88,12 +93,16 @@ impl Stack {
             // turns its handlers (and the layers over them) into routes again for every request.
             router: router.with_state(()),
             dispatch: subscriber,
+            activate: None,
         }
     }
 
     /// Runs `work` under this stack's subscriber. The runtime is current-thread: requests run
     /// on the calling thread.
     fn run<R>(&self, work: impl FnOnce() -> R) -> R {
+        if let Some(activate) = &self.activate {
+            activate();
+        }
         match &self.dispatch {
             Some(dispatch) => tracing::dispatcher::with_default(dispatch, work),
             None => work(),
@@ -109,6 +118,29 @@ impl Stack {
             .expect("infallible");
         let body = response.into_body().collect().await.expect("a body");
         black_box(body.to_bytes());
+    }
+}
+
+/// A propagator that several stacks' turns can install as the global one: the official one is
+/// tied to its own provider's trace registry, so each OpenTelemetry stack needs its own.
+#[derive(Debug)]
+struct SharedPropagator<P>(Arc<P>);
+
+impl<P: TextMapPropagator> TextMapPropagator for SharedPropagator<P> {
+    fn inject_context(&self, context: &opentelemetry::Context, injector: &mut dyn Injector) {
+        self.0.inject_context(context, injector);
+    }
+
+    fn extract_with_context(
+        &self,
+        context: &opentelemetry::Context,
+        extractor: &dyn Extractor,
+    ) -> opentelemetry::Context {
+        self.0.extract_with_context(context, extractor)
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        self.0.fields()
     }
 }
 
@@ -195,7 +227,10 @@ fn per_request(c: &mut Criterion) {
         let (provider, propagator) = datadog_opentelemetry::tracing()
             .with_config(config.build())
             .init_local();
-        opentelemetry::global::set_text_map_propagator(propagator);
+        let propagator = Arc::new(propagator);
+        let activate = move || {
+            opentelemetry::global::set_text_map_propagator(SharedPropagator(propagator.clone()));
+        };
         let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
         let json = tracing_subscriber::fmt::layer()
             .json()
@@ -203,6 +238,7 @@ fn per_request(c: &mut Criterion) {
         (
             tracing_subscriber::registry().with(layer).with(json),
             provider,
+            activate,
         )
     };
 
@@ -246,13 +282,16 @@ fn per_request(c: &mut Criterion) {
             app().layer(layer()),
             dispatch(tracing_subscriber::registry().with(ours).with(logs())),
         ));
-        let (subscriber, provider) = otel(agent_url);
+        let (subscriber, provider, activate) = otel(agent_url);
         providers.push(provider);
-        stacks.push(Stack::new(
-            &format!("tower_otel+datadog_opentelemetry{suffix}"),
-            app().layer(tower_otel::trace::HttpLayer::server(tracing::Level::INFO)),
-            dispatch(subscriber),
-        ));
+        stacks.push(Stack {
+            activate: Some(Box::new(activate)),
+            ..Stack::new(
+                &format!("tower_otel+datadog_opentelemetry{suffix}"),
+                app().layer(tower_otel::trace::HttpLayer::server(tracing::Level::INFO)),
+                dispatch(subscriber),
+            )
+        });
     }
 
     for stack in &stacks {
