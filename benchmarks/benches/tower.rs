@@ -154,7 +154,8 @@ const BATCH: u32 = 400;
 const ROUNDS: usize = 100;
 
 /// Times batches of requests of each stack in turn (bare, ours, theirs; bare, ours, theirs; ...)
-/// and prints each stack's median time per request and its cost over the first stack (`bare`).
+/// and prints each stack's median time per request, its cost over the first stack (`bare`), and
+/// that cost as a share of the last stack's.
 /// On a shared machine the load drifts between criterion's benches, which run one after the
 /// other; here every stack sees the same drift.
 fn interleaved(runtime: &tokio::runtime::Runtime, stacks: &[&Stack]) {
@@ -184,12 +185,15 @@ fn interleaved(runtime: &tokio::runtime::Runtime, stacks: &[&Stack]) {
         })
         .collect();
     let bare = medians[0];
+    let over_bare = |median: Duration| median.saturating_sub(bare).as_secs_f64();
+    let last = over_bare(*medians.last().expect("stacks"));
     for (stack, median) in stacks.iter().zip(&medians) {
         println!(
-            "tower/interleaved/{}: median {:.2} µs, over bare {:.2} µs",
+            "tower/interleaved/{}: median {:.2} µs, over bare {:.2} µs ({:.3} of the last's)",
             stack.name,
             median.as_secs_f64() * 1e6,
-            median.saturating_sub(bare).as_secs_f64() * 1e6,
+            over_bare(*median) * 1e6,
+            over_bare(*median) / last,
         );
     }
 }
