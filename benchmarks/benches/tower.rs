@@ -47,7 +47,7 @@ use tower::ServiceExt;
 use tracing::{Dispatch, Subscriber};
 use tracing_subscriber::layer::SubscriberExt;
 
-use benchmarks::{AgentSink, bare_registry, closed_port_url};
+use benchmarks::{AgentSink, bare_registry, closed_port_url, interleaved_medians};
 
 /// The hello-world handler: one log line, a short body.
 async fn hello(Path(id): Path<u64>) -> &'static str {
@@ -154,36 +154,21 @@ const BATCH: u32 = 400;
 const ROUNDS: usize = 100;
 
 /// Times batches of requests of each stack in turn (bare, ours, theirs; bare, ours, theirs; ...)
-/// and prints each stack's median time per request, its cost over the first stack (`bare`), and
-/// that cost as a share of the last stack's.
-/// On a shared machine the load drifts between criterion's benches, which run one after the
-/// other; here every stack sees the same drift.
+/// ([`interleaved_medians`]) and prints each stack's median time per request, its cost over the
+/// first stack (`bare`), and that cost as a share of the last stack's.
 fn interleaved(runtime: &tokio::runtime::Runtime, stacks: &[&Stack]) {
-    let mut times = vec![Vec::with_capacity(ROUNDS); stacks.len()];
-    for round in 0..=ROUNDS {
-        for (stack, times) in stacks.iter().zip(&mut times) {
-            let elapsed = stack.run(|| {
-                runtime.block_on(async {
-                    let started = Instant::now();
-                    for _ in 0..BATCH {
-                        stack.one_request().await;
-                    }
-                    started.elapsed()
-                })
-            });
-            // The first round warms up.
-            if round > 0 {
-                times.push(elapsed / BATCH);
-            }
-        }
-    }
-    let medians: Vec<Duration> = times
-        .iter_mut()
-        .map(|times| {
-            times.sort_unstable();
-            times[times.len() / 2]
+    let medians = interleaved_medians(stacks.len(), ROUNDS, BATCH, |index| {
+        let stack = stacks[index];
+        stack.run(|| {
+            runtime.block_on(async {
+                let started = Instant::now();
+                for _ in 0..BATCH {
+                    stack.one_request().await;
+                }
+                started.elapsed()
+            })
         })
-        .collect();
+    });
     let bare = medians[0];
     let over_bare = |median: Duration| median.saturating_sub(bare).as_secs_f64();
     let last = over_bare(*medians.last().expect("stacks"));

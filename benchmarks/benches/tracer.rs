@@ -50,7 +50,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
-use benchmarks::{AgentSink, bare_registry, closed_port_url};
+use benchmarks::{AgentSink, bare_registry, closed_port_url, interleaved_medians};
 
 /// What a handler does per span: open a child with three fields, enter, exit, close.
 fn child_span() {
@@ -317,36 +317,20 @@ fn per_span(c: &mut Criterion) {
 const BATCH: u32 = 1_000;
 const ROUNDS: usize = 100;
 
-/// Times batches of child spans under each subscriber in turn and prints each one's median time
-/// per span and its ratio to the last one (the OpenTelemetry path). On a shared machine the load
-/// drifts between criterion's benches, which run one after the other; here every subscriber sees
-/// the same drift.
+/// Times batches of child spans under each subscriber in turn ([`interleaved_medians`]) and
+/// prints each one's median time per span and its ratio to the last one (the OpenTelemetry path).
 fn interleaved(subscribers: &[(&str, Dispatch)]) {
-    let mut times = vec![Vec::with_capacity(ROUNDS); subscribers.len()];
-    for round in 0..=ROUNDS {
-        for ((_, dispatch), times) in subscribers.iter().zip(&mut times) {
-            let elapsed = tracing::dispatcher::with_default(dispatch, || {
-                let root = tracing::info_span!("http.request");
-                let _root = root.enter();
-                let started = Instant::now();
-                for _ in 0..BATCH {
-                    child_span();
-                }
-                started.elapsed()
-            });
-            // The first round warms up.
-            if round > 0 {
-                times.push(elapsed / BATCH);
+    let medians = interleaved_medians(subscribers.len(), ROUNDS, BATCH, |index| {
+        tracing::dispatcher::with_default(&subscribers[index].1, || {
+            let root = tracing::info_span!("http.request");
+            let _root = root.enter();
+            let started = Instant::now();
+            for _ in 0..BATCH {
+                child_span();
             }
-        }
-    }
-    let medians: Vec<Duration> = times
-        .iter_mut()
-        .map(|times| {
-            times.sort_unstable();
-            times[times.len() / 2]
+            started.elapsed()
         })
-        .collect();
+    });
     let theirs = medians.last().expect("subscribers").as_secs_f64();
     for ((name, _), median) in subscribers.iter().zip(&medians) {
         println!(

@@ -43,6 +43,46 @@ pub fn bare_registry() -> impl Subscriber + Send + Sync {
     tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new())
 }
 
+/// The median time per item of each of `subjects` (stacks, subscribers) timed in turn:
+/// `time_batch(i)` runs `batch` items of subject `i` and returns how long they took. One warm-up
+/// round, then `rounds` timed rounds of every subject, one after the other. On a shared machine
+/// the load drifts between criterion's benches, which run minutes apart; here every subject sees
+/// the same drift.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// // Batches of 10 items: subject 0's take 10 µs, subject 1's 20 µs.
+/// let medians = benchmarks::interleaved_medians(2, 5, 10, |subject| {
+///     Duration::from_micros(10 * (subject as u64 + 1))
+/// });
+/// assert_eq!(medians, [Duration::from_micros(1), Duration::from_micros(2)]);
+/// ```
+pub fn interleaved_medians(
+    subjects: usize,
+    rounds: usize,
+    batch: u32,
+    mut time_batch: impl FnMut(usize) -> Duration,
+) -> Vec<Duration> {
+    let mut times = vec![Vec::with_capacity(rounds); subjects];
+    for round in 0..=rounds {
+        for (subject, times) in times.iter_mut().enumerate() {
+            let elapsed = time_batch(subject);
+            // The first round warms up.
+            if round > 0 {
+                times.push(elapsed / batch);
+            }
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut times| {
+            times.sort_unstable();
+            times[times.len() / 2]
+        })
+        .collect()
+}
+
 /// A loopback Agent stand-in: reads every request body and answers like the Agent's
 /// `/v0.4/traces` (`200 {"rate_by_service":{}}`), on a thread of its own. It publishes that
 /// thread's CPU time after each request, for benches that leave it out.
